@@ -1,0 +1,14 @@
+"""autotune: hyperparameter search that persists every trial, resumes anywhere and runs the same study file on
+a laptop or a cluster. Declare a space and an objective, then ``Study(...).run()`` or ``autotune run study.py``.
+"""
+
+from autotune.errors import AutotuneError, TrialPruned
+from autotune.objectives import Trial
+from autotune.result import Result, TrialRecord, load_study
+from autotune.spaces import Space, choice, fixed, loguniform, randint, uniform
+from autotune.study import Study
+
+__version__ = "0.1.0"
+
+__all__ = ["AutotuneError", "Result", "Space", "Study", "Trial", "TrialPruned", "TrialRecord", "choice", "fixed",
+           "load_study", "loguniform", "randint", "uniform"]

@@ -1,0 +1,49 @@
+"""``run_study``: what ``Study.run()`` and ``autotune run`` both do -- resolve settings, open the database, build
+the backend, drive the engine, and clean up after a bad objective so that the database is left as it was."""
+
+from __future__ import annotations
+
+import copy
+
+from autotune.errors import AutotuneError, ConfigError
+
+
+def run_study(study, *, storage=None, backend=None, n_trials=None, parallelism=None, timeout=None, seed=None,
+              progress=False):
+    from autotune.backends import BACKENDS, make_local_backend
+    from autotune.database import StudyDatabase
+    from autotune.result import Result
+    from autotune.search._engine import Engine
+    from autotune.study import _check_int, parse_duration
+
+    st = copy.copy(study)
+    if seed is not None:
+        st.seed = _check_int("seed", seed, 0)
+    backend = backend or st.backend
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}.")
+    total = _check_int("n_trials", n_trials, 1) if n_trials is not None else st.n_trials
+    limit = parse_duration(timeout) if timeout is not None else st.timeout
+    if total is None and limit is None:
+        raise ConfigError(f"study '{st.name}' sets neither n_trials nor timeout, so it would never stop; set "
+                          "n_trials= in the study (or --n-trials), or a timeout.")
+    par = _check_int("parallelism", parallelism, 1) if parallelism is not None else st.parallelism
+    db = StudyDatabase(st.resolve_storage(storage))
+    progress_view = None
+    if progress:
+        from autotune._progress import Progress
+
+        progress_view = Progress(st.name, total) if progress is True else progress
+    engine = Engine(st, db, make_local_backend(st, par), n_trials=total or 2**31 - 1, timeout=limit,
+                    parallelism=par, progress=progress_view)
+    try:
+        report = engine.run()
+    except AutotuneError:
+        db.remove_if_created_empty()
+        raise
+    finally:
+        if progress_view:
+            progress_view.close()
+    result = Result(db, st.name, space=st.space)
+    result.run_report = report
+    return result

@@ -1,0 +1,98 @@
+"""What a backend is: something that runs trials and hands back how each ended.
+
+The study engine owns the database, the sampler and the pruner; a backend only executes. It is told about each
+trial with :meth:`Backend.submit` and returns finished trials from :meth:`Backend.wait`, calling the engine's
+:class:`Handler` for every intermediate report (the engine answers whether to prune) and saved artifact.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from autotune.objectives import Outcome
+
+
+@dataclass
+class Job:
+    """One trial as a backend sees it."""
+
+    number: int
+    config: dict[str, Any]
+    attempt: int = 0
+    device: str = "cpu"
+    gpus: tuple[int, ...] = ()
+    timeout: float | None = None
+    # the engine's bookkeeping, never sent to a worker
+    engine_state: Any = field(default=None, repr=False, compare=False)
+
+
+class Handler(Protocol):
+    def on_report(self, job: Job, step: int, value: float) -> bool: ...
+
+    def on_artifact(self, job: Job, name: str, data: bytes) -> None: ...
+
+
+@dataclass(frozen=True)
+class ObjectiveRef:
+    """How a worker obtains the objective: by importing the study file, or from the function pickled by value."""
+
+    metrics: tuple[str, ...]
+    study_name: str
+    file: str | None = None       # the study file ...
+    attr: str | None = None       # ... and the module attribute that holds the Study
+    pickled: bytes | None = None  # cloudpickle of the objective, when it has no file to import from
+
+    @classmethod
+    def for_study(cls, study) -> ObjectiveRef:
+        src = getattr(study, "_source", None)
+        metrics = tuple(study.metrics)
+        if src is not None:
+            return cls(metrics, study.name, file=src[0], attr=src[1])
+        import cloudpickle
+
+        try:
+            blob = cloudpickle.dumps(study.objective)
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:
+            from autotune.errors import ConfigError
+
+            raise ConfigError(f"parallelism > 1 runs the objective in worker processes, but it cannot be sent "
+                              f"there ({exc}); define it at the top level of a study file, or use parallelism=1."
+                              ) from None
+        return cls(metrics, study.name, pickled=blob)
+
+    def load(self):
+        if self.pickled is not None:
+            return pickle.loads(self.pickled)
+        from autotune._loader import load_study_file
+
+        return load_study_file(self.file, name=self.study_name).objective
+
+
+class Backend:
+    """Runs trials. ``slots`` trials may run at once."""
+
+    name = ""
+
+    def __init__(self, slots: int) -> None:
+        self.slots = slots
+
+    def start(self, ref: ObjectiveRef, handler: Handler) -> None:
+        self.ref, self.handler = ref, handler
+
+    def free_slots(self) -> int:
+        raise NotImplementedError
+
+    def busy(self) -> int:
+        raise NotImplementedError
+
+    def submit(self, job: Job) -> None:
+        raise NotImplementedError
+
+    def wait(self, timeout: float) -> list[tuple[Job, Outcome]]:
+        """Finished trials, waiting up to ``timeout`` seconds for the first one."""
+        raise NotImplementedError
+
+    def shutdown(self, kill: bool = False) -> None:
+        """Stop every worker; ``kill`` abandons running trials at once."""

@@ -1,0 +1,251 @@
+"""The local backend: trials in the driver's own process (parallelism 1) or in K worker processes.
+
+Workers are started with ``spawn``, import the objective from the study file once, and run one trial at a time.
+Reports travel back over a pipe and wait for the driver's prune decision. A worker that dies (segfault,
+``os._exit``, OOM kill) fails only its trial -- "worker died (signal 9)" -- and is replaced; a trial past its
+``timeout`` has its worker killed.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import threading
+import time
+from multiprocessing.connection import Connection, wait
+
+from autotune.backends._base import Backend, Job, ObjectiveRef
+from autotune.errors import StudyFileError
+from autotune.objectives import Outcome, Trial, run_objective
+
+
+class _DirectChannel:
+    def __init__(self, backend: Backend, job: Job) -> None:
+        self.backend, self.job = backend, job
+
+    def report(self, step: int, value: float) -> bool:
+        return self.backend.handler.on_report(self.job, step, value)
+
+    def artifact(self, name: str, data: bytes) -> None:
+        self.backend.handler.on_artifact(self.job, name, data)
+
+
+class InProcessBackend(Backend):
+    """Runs each trial in the driver's process, one at a time: no start-up cost, nothing to pickle."""
+
+    name = "local"
+
+    def __init__(self, objective) -> None:
+        super().__init__(1)
+        self.objective = objective
+        self.pending: list[Job] = []
+
+    def free_slots(self) -> int:
+        return 1 - len(self.pending)
+
+    def busy(self) -> int:
+        return len(self.pending)
+
+    def submit(self, job: Job) -> None:
+        self.pending.append(job)
+
+    def wait(self, timeout: float) -> list[tuple[Job, Outcome]]:
+        if not self.pending:
+            time.sleep(timeout)
+            return []
+        job = self.pending.pop()
+        trial = Trial(job.number, job.config, _DirectChannel(self, job), study_name=self.ref.study_name,
+                      device=job.device, attempt=job.attempt)
+        return [(job, run_objective(self.objective, trial, list(self.ref.metrics)))]
+
+
+# -- worker processes --------------------------------------------------------------------------------------
+class _PipeChannel:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def report(self, step: int, value: float) -> bool:
+        self.conn.send(("report", step, value))
+        return bool(self.conn.recv())
+
+    def artifact(self, name: str, data: bytes) -> None:
+        self.conn.send(("artifact", name, data))
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:  # the driver is gone (even kill -9): nobody wants our result
+            os._exit(3)
+
+
+def _worker_main(conn: Connection, ref: ObjectiveRef, parent: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    try:
+        objective = ref.load()
+    except BaseException as exc:  # noqa: BLE001 - reported to the driver, which stops the run
+        conn.send(("load_error", f"{type(exc).__name__}: {exc}"))
+        return
+    metrics = list(ref.metrics)
+    while True:
+        try:
+            msg = conn.recv()
+        except EOFError:
+            return
+        if msg is None:
+            return
+        number, config, attempt, device, gpus = msg
+        if gpus:
+            os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpus))
+        trial = Trial(number, config, _PipeChannel(conn), study_name=ref.study_name, device=device,
+                      attempt=attempt)
+        conn.send(("done", run_objective(objective, trial, metrics)))
+
+
+class _Worker:
+    def __init__(self, ctx, ref: ObjectiveRef) -> None:
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.proc = ctx.Process(target=_worker_main, args=(child, ref, os.getpid()), daemon=True,
+                                name="autotune-worker")
+        self.proc.start()
+        child.close()
+        self.job: Job | None = None
+        self.deadline: float | None = None
+        self.started = 0.0
+
+    def kill(self) -> None:
+        if self.proc.is_alive():
+            self.proc.kill()
+        self.proc.join(5)
+        self.conn.close()
+
+
+def _death_reason(code: int | None) -> str:
+    if code is None:
+        return "worker died"
+    if code < 0:
+        return f"worker died (signal {-code})"
+    return f"worker died (exit code {code})"
+
+
+class ProcessBackend(Backend):
+    """Runs up to ``parallelism`` trials at once, each in a worker process of its own."""
+
+    name = "local"
+
+    def __init__(self, parallelism: int) -> None:
+        super().__init__(parallelism)
+        self.ctx = mp.get_context("spawn")
+        self.workers: list[_Worker] = []
+
+    def start(self, ref: ObjectiveRef, handler) -> None:
+        super().start(ref, handler)
+        self.workers = [_Worker(self.ctx, ref) for _ in range(self.slots)]
+
+    def free_slots(self) -> int:
+        return sum(w.job is None for w in self.workers)
+
+    def busy(self) -> int:
+        return sum(w.job is not None for w in self.workers)
+
+    def submit(self, job: Job) -> None:
+        worker = next(w for w in self.workers if w.job is None)
+        worker.job, worker.started = job, time.monotonic()
+        worker.deadline = worker.started + job.timeout if job.timeout else None
+        try:
+            worker.conn.send((job.number, job.config, job.attempt, job.device, job.gpus))
+        except (BrokenPipeError, OSError):
+            pass  # the worker is already dead; wait() sees its sentinel and reports the death
+
+    def _replace(self, worker: _Worker) -> None:
+        worker.kill()
+        self.workers[self.workers.index(worker)] = _Worker(self.ctx, self.ref)
+
+    def wait(self, timeout: float) -> list[tuple[Job, Outcome]]:
+        busy = [w for w in self.workers if w.job is not None]
+        if not busy:
+            time.sleep(timeout)
+            return []
+        now = time.monotonic()
+        deadlines = [w.deadline - now for w in busy if w.deadline is not None]
+        limit = max(0.0, min([timeout, *deadlines]))
+        by_key = {}
+        for w in busy:
+            by_key[w.conn] = w
+            by_key[w.proc.sentinel] = w
+        ready = wait(list(by_key), limit)
+        finished: list[tuple[Job, Outcome]] = []
+        handled: set[int] = set()
+        for key in ready:
+            w = by_key[key]
+            if id(w) in handled or w.job is None:
+                continue
+            outcome = self._service(w)
+            if outcome is not None:
+                handled.add(id(w))
+                finished.append((w.job, outcome))
+                self._release(w, outcome)
+        now = time.monotonic()
+        for w in busy:
+            if id(w) not in handled and w.job is not None and w.deadline is not None and now >= w.deadline:
+                outcome = Outcome.fail(f"timed out after {w.job.timeout:g} s")
+                finished.append((w.job, outcome))
+                w.job = None
+                self._replace(w)
+        return finished
+
+    def _release(self, w: _Worker, outcome: Outcome) -> None:
+        dead = outcome.error is not None and outcome.error.startswith("worker died")
+        w.job = None
+        if dead:
+            self._replace(w)
+
+    def _service(self, w: _Worker) -> Outcome | None:
+        """Drain a worker's messages; an Outcome once its trial ended, or None while it still runs."""
+        job = w.job
+        while True:
+            try:
+                if not w.conn.poll(0):
+                    if w.proc.is_alive():
+                        return None
+                    w.proc.join(1)
+                    return Outcome.fail(_death_reason(w.proc.exitcode))
+                msg = w.conn.recv()
+            except (EOFError, OSError):
+                w.proc.join(1)
+                return Outcome.fail(_death_reason(w.proc.exitcode))
+            kind = msg[0]
+            if kind == "report":
+                try:
+                    prune = self.handler.on_report(job, msg[1], msg[2])
+                    w.conn.send(prune)
+                except (BrokenPipeError, OSError):
+                    pass
+            elif kind == "artifact":
+                self.handler.on_artifact(job, msg[1], msg[2])
+            elif kind == "done":
+                return msg[1]
+            elif kind == "load_error":
+                raise StudyFileError(f"a worker process could not load the objective: {msg[1]}")
+
+    def shutdown(self, kill: bool = False) -> None:
+        for w in self.workers:
+            if not kill and w.job is None and w.proc.is_alive():
+                try:
+                    w.conn.send(None)
+                except (BrokenPipeError, OSError):
+                    pass
+        deadline = time.monotonic() + (0 if kill else 2)
+        for w in self.workers:
+            w.proc.join(max(0.0, deadline - time.monotonic()))
+            w.kill()
+        self.workers = []
+
+
+def make_local_backend(study, parallelism: int) -> Backend:
+    """In-process for parallelism 1 (unless a per-trial timeout needs a killable worker); processes otherwise."""
+    if parallelism == 1 and study.trial_timeout is None:
+        return InProcessBackend(study.objective)
+    return ProcessBackend(parallelism)

@@ -1,0 +1,205 @@
+"""The ``autotune`` command: thin functions over the Python API, and one handler that turns errors into messages.
+
+Exit codes: 0 done, 1 a user error (one message, no traceback; ``AUTOTUNE_DEBUG=1`` shows it), 2 usage,
+130 interrupted by Ctrl-C (the study left resumable, nothing RUNNING).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import os
+import sys
+from typing import Any
+
+from autotune.errors import AutotuneError
+
+
+def _storage(args, study=None) -> str:
+    from autotune.database import DEFAULT_STORAGE
+
+    if study is not None:
+        return study.resolve_storage(args.storage)
+    return args.storage or os.environ.get("AUTOTUNE_STORAGE") or DEFAULT_STORAGE
+
+
+def _open(args):
+    from autotune.database import StudyDatabase
+
+    return StudyDatabase(_storage(args), create=False)
+
+
+def _num(v: Any) -> Any:
+    return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
+# -- commands -------------------------------------------------------------------------------------------------
+def cmd_run(args) -> int:
+    from autotune._loader import load_study_file
+
+    study = load_study_file(args.study_file, args.name)
+    progress: Any = not args.quiet
+    result = study.run(storage=_storage(args, study), backend=args.backend, n_trials=args.n_trials,
+                       parallelism=args.parallelism, timeout=args.timeout, seed=args.seed, progress=progress)
+    counts = result.counts()
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    print(f"study '{study.name}': {summary or 'no trials'} in {result.db.shown_url}")
+    try:
+        best = result.best_trial
+        print(f"best {study.metrics[0]} = {best.value:.6g} (trial {best.number}): {result.best_params}")
+    except AutotuneError as exc:
+        if len(study.metrics) == 1:
+            print(str(exc))
+    if result.run_report and result.run_report.timed_out:
+        print("stopped by --timeout; run again to continue.")
+    return 0
+
+
+def cmd_status(args) -> int:
+    db = _open(args)
+    studies = db.list_studies()
+    if args.name:
+        studies = [db.get_study(args.name)]
+    counts = db.counts()
+    out = []
+    for s in studies:
+        best = db.best_trial(s.id, s.modes[0]) if len(s.metrics) == 1 else None
+        c = counts.get(s.id, {})
+        out.append({"study": s.name, "metric": s.metrics, "mode": s.modes, "counts": c,
+                    "finished": sum(c.get(k, 0) for k in ("COMPLETE", "PRUNED", "FAIL")),
+                    "best_value": _num(best.value) if best else None, "best_trial": best.number if best else None})
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    if not out:
+        print(f"no studies in {db.shown_url}")
+    for s in out:
+        c = s["counts"]
+        states = " ".join(f"{k.lower()}={c[k]}" for k in ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING",
+                                                          "RETRIED") if c.get(k))
+        best = f"best {s['best_value']:.6g} (trial {s['best_trial']})" if s["best_trial"] is not None else "best -"
+        print(f"{s['study']}: {s['finished']} finished ({states or 'no trials'}) | {'/'.join(s['metric'])} "
+              f"{'/'.join(s['mode'])} | {best}")
+    return 0
+
+
+def cmd_trials(args) -> int:
+    from autotune.result import Result
+
+    result = Result(_open(args), args.name)
+    rows = []
+    for t in result.trials:
+        rows.append({"number": t.number, "state": t.state,
+                     "value": _num(t.value) if len(result.metrics) == 1 else [_num(v) for v in (t.values or [])],
+                     "params": result._config(t.params),
+                     "duration": round(t.duration, 3) if t.duration is not None else None,
+                     "error": t.error, "origin": t.origin})
+    if args.format == "json":
+        print(json.dumps(rows, indent=2, default=str))
+    elif args.format == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["number", "state", "value", "params", "duration", "error"])
+        for r in rows:
+            w.writerow([r["number"], r["state"], r["value"], json.dumps(r["params"], default=str), r["duration"],
+                        r["error"] or ""])
+        sys.stdout.write(buf.getvalue())
+    else:
+        print(f"{'#':>5}  {'state':<8}  {'value':>12}  {'secs':>7}  params / error")
+        for r in rows:
+            value = r["value"] if isinstance(r["value"], list) else (
+                f"{r['value']:.6g}" if r["value"] is not None else "-")
+            dur = f"{r['duration']:.2f}" if r["duration"] is not None else "-"
+            detail = json.dumps(r["params"], default=str)
+            if r["error"]:
+                detail += f"  ! {r['error']}"
+            print(f"{r['number']:>5}  {r['state']:<8}  {str(value):>12}  {dur:>7}  {detail}")
+    return 0
+
+
+def cmd_best(args) -> int:
+    from autotune.result import Result
+
+    result = Result(_open(args), args.name)
+    best = result.best_trial
+    payload = {"study": args.name, "trial": best.number, "value": _num(best.value), "metric": result.metrics[0],
+               "params": result._config(best.params), "metrics": best.metrics,
+               "artifacts": result.artifact_names()}
+    if args.export:
+        payload["exported"] = result.export_best(args.export)
+    if args.json:
+        print(json.dumps(payload, indent=2, default=str))
+        return 0
+    print(f"study '{args.name}': best {payload['metric']} = {best.value:.6g} at trial {best.number}")
+    for k, v in payload["params"].items():
+        print(f"  {k} = {v!r}")
+    if payload["artifacts"]:
+        print(f"artifacts: {', '.join(payload['artifacts'])}")
+    for path in payload.get("exported", []):
+        print(f"exported {path}")
+    return 0
+
+
+# -- the parser and the error handler --------------------------------------------------------------------------
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="autotune", description="Hyperparameter search that never loses a trial.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def storage(sp):
+        sp.add_argument("--storage", help="study database URL (default: $AUTOTUNE_STORAGE, then the study's "
+                                          "storage=, then sqlite:///autotune.db)")
+
+    r = sub.add_parser("run", help="create or continue a study until it holds its n_trials finished trials")
+    r.add_argument("study_file")
+    r.add_argument("--name", help="which study, when the file declares several")
+    storage(r)
+    r.add_argument("--backend", help="local (default: the study's)")
+    r.add_argument("--ray-address", help="Ray cluster address (with --backend ray)")
+    r.add_argument("--n-trials", type=int, help="the study's total number of finished trials")
+    r.add_argument("--parallelism", type=int, help="trials at once")
+    r.add_argument("--timeout", help="stop starting trials after this long, e.g. 30m, 2h, 90s")
+    r.add_argument("--seed", type=int)
+    r.add_argument("--quiet", action="store_true", help="no progress output")
+    r.set_defaults(fn=cmd_run)
+
+    s = sub.add_parser("status", help="studies with counts by state and best value")
+    s.add_argument("name", nargs="?")
+    storage(s)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_status)
+
+    t = sub.add_parser("trials", help="every trial of a study")
+    t.add_argument("name")
+    storage(t)
+    t.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    t.set_defaults(fn=cmd_trials)
+
+    b = sub.add_parser("best", help="best value, params and trial; --export writes its artifacts")
+    b.add_argument("name")
+    storage(b)
+    b.add_argument("--json", action="store_true")
+    b.add_argument("--export", metavar="DIR", help="write the best trial's artifacts into DIR")
+    b.set_defaults(fn=cmd_best)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    debug = os.environ.get("AUTOTUNE_DEBUG") == "1"
+    try:
+        return args.fn(args)
+    except AutotuneError as exc:
+        if debug:
+            raise
+        print(f"autotune: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nautotune: interrupted; the study is saved and resumes with the same command.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

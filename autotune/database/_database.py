@@ -1,0 +1,560 @@
+"""The study database: every state change of a study, durable when it happens, shared by any number of drivers.
+
+A driver's hot path is three statements per trial: one read of the study row (``peek``), one transaction that
+claims a number and inserts the RUNNING trial, and one that finishes it. Lock contention (SQLite's single writer,
+PostgreSQL row locks) is retried with backoff here, so callers never see "database is locked".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import random
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError, OperationalError
+
+from autotune.database import _schema as S
+from autotune.errors import StorageError
+
+DEFAULT_STORAGE = "sqlite:///autotune.db"
+FINISHED = ("COMPLETE", "PRUNED", "FAIL")
+
+
+def mask_url(url: str) -> str:
+    """The URL as it may be shown: the password replaced by ***."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparsable storage URL>"
+
+
+def _password(url: str) -> str | None:
+    try:
+        return make_url(url).password
+    except Exception:
+        return None
+
+
+def scrub(text: str, url: str) -> str:
+    """Remove the URL's password from any text (driver error messages sometimes echo the DSN)."""
+    pw = _password(url)
+    if pw:
+        text = text.replace(str(pw), "***")
+    return text
+
+
+def _is_contention(exc: BaseException) -> bool:
+    text = str(getattr(exc, "orig", exc)).lower()
+    return any(s in text for s in ("database is locked", "database table is locked", "busy", "deadlock",
+                                   "could not serialize", "lock wait timeout", "serialization failure"))
+
+
+@dataclass
+class StudyRow:
+    id: int
+    name: str
+    metrics: list[str]
+    modes: list[str]
+    space: dict[str, Any]
+    n_trials: int | None
+    created_at: float
+
+
+@dataclass
+class Peek:
+    log_seq: int
+    n_active: int
+    n_waiting: int
+
+
+class StudyDatabase:
+    """All reads and writes of studies, trials, drivers and artifacts, over one SQLAlchemy engine."""
+
+    def __init__(self, url: str = DEFAULT_STORAGE, *, create: bool = True) -> None:
+        self.url = url
+        self.shown_url = mask_url(url)
+        self.created_file: str | None = None  # the SQLite file this process created, removed on a clean abort
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise StorageError(f"'{self.shown_url}' is not a storage URL; use e.g. sqlite:///autotune.db or "
+                               "postgresql://user:password@host/db.") from None
+        self.dialect = parsed.get_backend_name()
+        kwargs: dict[str, Any] = {}
+        if self.dialect == "sqlite":
+            path = parsed.database or ""
+            if path in ("", ":memory:"):
+                raise StorageError("an in-memory SQLite database cannot hold a study; give a file, e.g. "
+                                   "sqlite:///autotune.db.")
+            folder = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(folder):
+                raise StorageError(f"cannot open the study database {self.shown_url}: the folder {folder} does not "
+                                   "exist; create it or fix the path.")
+            if not os.path.exists(path):
+                if not create:
+                    raise StorageError(f"no study database at {self.shown_url} ({os.path.abspath(path)}); run a "
+                                       "study first, or pass --storage / set AUTOTUNE_STORAGE.")
+                self.created_file = os.path.abspath(path)
+            kwargs["connect_args"] = {"timeout": 60}
+        else:
+            kwargs["pool_pre_ping"] = True
+        try:
+            self.engine: Engine = sa.create_engine(url, **kwargs)
+        except (NoSuchModuleError, ImportError) as exc:
+            raise StorageError(f"cannot use {self.shown_url}: {scrub(str(exc), url)}; install the database driver "
+                               "(e.g. pip install 'psycopg[binary]' for PostgreSQL).") from None
+        if self.dialect == "sqlite":
+            self._sqlite_setup()
+        self._open(create)
+
+    # -- connection plumbing -------------------------------------------------------------------------------
+    def _sqlite_setup(self) -> None:
+        @event.listens_for(self.engine, "connect")
+        def _on_connect(dbapi_conn, _record):
+            dbapi_conn.isolation_level = None  # transactions are begun below, as IMMEDIATE for writes
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA busy_timeout = 60000")
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA synchronous = NORMAL")  # with WAL: durable across process crashes
+            cur.execute("PRAGMA foreign_keys = ON")
+            cur.close()
+
+        @event.listens_for(self.engine, "begin")
+        def _on_begin(conn):
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("readonly") else "BEGIN IMMEDIATE")
+
+    def _fail(self, exc: BaseException, doing: str) -> StorageError:
+        reason = scrub(str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc).strip() else
+                       type(exc).__name__, self.url)
+        return StorageError(f"cannot {doing} the study database {self.shown_url}: {reason}. Check the URL, the "
+                            "password and that the server is running.")
+
+    def _retry(self, fn: Callable[[], Any], doing: str) -> Any:
+        delay, deadline = 0.01, time.monotonic() + 300
+        while True:
+            try:
+                return fn()
+            except OperationalError as exc:
+                if _is_contention(exc) and time.monotonic() < deadline:
+                    time.sleep(delay * (1 + random.random()))
+                    delay = min(delay * 2, 1.0)
+                    continue
+                raise self._fail(exc, doing) from None
+            except DBAPIError as exc:
+                if _is_contention(exc) and time.monotonic() < deadline:
+                    time.sleep(delay * (1 + random.random()))
+                    delay = min(delay * 2, 1.0)
+                    continue
+                raise
+
+    def write(self, fn: Callable[[Connection], Any], doing: str = "write to") -> Any:
+        """Run ``fn(conn)`` in one write transaction, retried on lock contention."""
+        def attempt():
+            with self.engine.begin() as conn:
+                return fn(conn)
+        return self._retry(attempt, doing)
+
+    def read(self, fn: Callable[[Connection], Any], doing: str = "read") -> Any:
+        def attempt():
+            with self.engine.connect().execution_options(readonly=True) as conn:
+                with conn.begin():
+                    return fn(conn)
+        return self._retry(attempt, doing)
+
+    def _open(self, create: bool) -> None:
+        def setup(conn: Connection) -> None:
+            if self.dialect == "postgresql":
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7204911)")  # many drivers starting at once
+            insp = sa.inspect(conn)
+            if not insp.has_table(S.meta.name):
+                if not create:
+                    raise StorageError(f"{self.shown_url} holds no autotune studies; run a study first.")
+                S.metadata.create_all(conn)
+                conn.execute(S.meta.insert().values(key="schema_version", value=str(S.SCHEMA_VERSION)))
+                return
+            row = conn.execute(sa.select(S.meta.c.value).where(S.meta.c.key == "schema_version")).first()
+            found = int(row[0]) if row else 0
+            if found > S.SCHEMA_VERSION:
+                raise StorageError(f"the study database {self.shown_url} has schema version {found}, newer than "
+                                   f"this autotune understands ({S.SCHEMA_VERSION}); upgrade autotune "
+                                   "(pip install -U autotune).")
+            if found < S.SCHEMA_VERSION:
+                raise StorageError(f"the study database {self.shown_url} has the older schema version {found}; "
+                                   "run `autotune db upgrade` first.")
+
+        for tries in range(5):
+            try:
+                self.write(setup, "open")
+                return
+            except (IntegrityError, DBAPIError) as exc:  # tables created by another driver at the same moment
+                if tries == 4:
+                    raise self._fail(exc, "open") from None
+                time.sleep(0.05 * (tries + 1))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def remove_if_created_empty(self) -> None:
+        """Undo this process's creation of a SQLite file that ends up holding no study."""
+        if not self.created_file:
+            return
+        if self.read(lambda c: c.execute(sa.select(sa.func.count()).select_from(S.studies)).scalar()) == 0:
+            self.close()
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(self.created_file + suffix)
+
+    # -- studies -------------------------------------------------------------------------------------------
+    @staticmethod
+    def _study_row(r) -> StudyRow:
+        return StudyRow(r.id, r.name, json.loads(r.metrics), json.loads(r.modes), json.loads(r.space),
+                        r.n_trials, r.created_at)
+
+    def find_study(self, name: str) -> StudyRow | None:
+        r = self.read(lambda c: c.execute(sa.select(S.studies).where(S.studies.c.name == name)).first())
+        return self._study_row(r) if r else None
+
+    def get_study(self, name: str) -> StudyRow:
+        row = self.find_study(name)
+        if row is None:
+            names = [s.name for s in self.list_studies()]
+            known = f"; studies here: {', '.join(names)}" if names else "; it holds no study yet"
+            raise StorageError(f"no study named '{name}' in {self.shown_url}{known}.")
+        return row
+
+    def list_studies(self) -> list[StudyRow]:
+        rows = self.read(lambda c: c.execute(sa.select(S.studies).order_by(S.studies.c.id)).all())
+        return [self._study_row(r) for r in rows]
+
+    def ensure_study(self, name: str, metrics: list[str], modes: list[str], space: dict[str, Any],
+                     n_trials: int | None) -> tuple[StudyRow, bool]:
+        """The study's row, created if missing; refuses a study of that name with another metric or space."""
+        def create(conn: Connection) -> None:
+            conn.execute(S.studies.insert().values(
+                name=name, metrics=json.dumps(metrics), modes=json.dumps(modes), space=json.dumps(space),
+                n_trials=n_trials, next_number=0, n_active=0, n_waiting=0, log_seq=0, created_at=time.time()))
+
+        created = False
+        row = self.find_study(name)
+        if row is None:
+            try:
+                self.write(create)
+                created = True
+            except IntegrityError:  # another driver created it first
+                pass
+            row = self.get_study(name)
+        if row.metrics != metrics or row.modes != modes:
+            raise StorageError(
+                f"study '{name}' in {self.shown_url} optimises {row.metrics} ({row.modes}), but the study file "
+                f"declares {metrics} ({modes}); use another study name, or restore the original metric.")
+        if row.space != json.loads(json.dumps(space)):
+            raise StorageError(
+                f"study '{name}' in {self.shown_url} was created with another search space; resuming it with a "
+                "changed space would mix incomparable trials. Use another study name, or restore the space.")
+        return row, created
+
+    def delete_study(self, study_id: int) -> None:
+        def fn(conn: Connection) -> None:
+            for table in (S.artifacts, S.trials, S.drivers):
+                conn.execute(table.delete().where(table.c.study_id == study_id))
+            conn.execute(S.studies.delete().where(S.studies.c.id == study_id))
+        self.write(fn, "delete from")
+
+    def peek(self, study_id: int) -> Peek:
+        r = self.read(lambda c: c.execute(
+            sa.select(S.studies.c.log_seq, S.studies.c.n_active, S.studies.c.n_waiting)
+            .where(S.studies.c.id == study_id)).one())
+        return Peek(r.log_seq, r.n_active, r.n_waiting)
+
+    # -- drivers and leases --------------------------------------------------------------------------------
+    def register_driver(self, study_id: int) -> str:
+        driver_id = uuid.uuid4().hex
+        now = time.time()
+        self.write(lambda c: c.execute(S.drivers.insert().values(
+            id=driver_id, study_id=study_id, host=socket.gethostname(), pid=os.getpid(), started_at=now,
+            heartbeat_at=now)))
+        return driver_id
+
+    def heartbeat(self, driver_id: str) -> None:
+        self.write(lambda c: c.execute(S.drivers.update().where(S.drivers.c.id == driver_id)
+                                       .values(heartbeat_at=time.time())), "heartbeat to")
+
+    def unregister_driver(self, driver_id: str) -> None:
+        self.write(lambda c: c.execute(S.drivers.delete().where(S.drivers.c.id == driver_id)))
+
+    def fail_stale(self, study_id: int, grace: float) -> list[tuple[int, int]]:
+        """Fail the RUNNING trials whose driver stopped heartbeating (or, on this host, whose process is gone),
+        queue their configurations again, and return ``(failed, requeued)`` trial numbers."""
+        host, now = socket.gethostname(), time.time()
+
+        def dead(d) -> bool:
+            if d is None:
+                return True
+            if d.host == host and d.pid != os.getpid() and not _pid_alive(d.pid):
+                return True
+            return d.heartbeat_at < now - grace
+
+        def fn(conn: Connection) -> list[tuple[int, int]]:
+            running = conn.execute(sa.select(S.trials).where(S.trials.c.study_id == study_id,
+                                                             S.trials.c.state == "RUNNING")).all()
+            if not running:
+                return []
+            owners = {d.id: d for d in conn.execute(sa.select(S.drivers).where(
+                S.drivers.c.id.in_({r.owner for r in running}))).all()}
+            stale = [r for r in running if dead(owners.get(r.owner))]
+            if not stale:
+                return []
+            out = []
+            for r in stale:
+                d = owners.get(r.owner)
+                who = f"{d.host} pid {d.pid}" if d else "an unknown driver"
+                out.append(self._requeue(conn, study_id, r, f"stale: its driver ({who}) stopped; configuration "
+                                                            "re-queued as trial {new}", same_attempt=True))
+            gone = {r.owner for r in stale if r.owner in owners}
+            conn.execute(S.drivers.delete().where(S.drivers.c.id.in_(gone)))
+            return out
+
+        return self.write(fn)
+
+    def _next_seq(self, conn: Connection, study_id: int, **counters: int) -> int:
+        """Take the study's next finish sequence number (and adjust its counters) under the study row's lock."""
+        values: dict[str, Any] = {"log_seq": S.studies.c.log_seq + 1}
+        for name, delta in counters.items():
+            values[name] = getattr(S.studies.c, name) + delta
+        return conn.execute(S.studies.update().where(S.studies.c.id == study_id).values(**values)
+                            .returning(S.studies.c.log_seq)).scalar_one()
+
+    def _requeue(self, conn: Connection, study_id: int, row, reason: str, same_attempt: bool) -> tuple[int, int]:
+        """Fail a trial, uncount it and queue its configuration as a new WAITING trial (one transaction)."""
+        new = conn.execute(S.studies.update().where(S.studies.c.id == study_id)
+                           .values(next_number=S.studies.c.next_number + 1, n_waiting=S.studies.c.n_waiting + 1)
+                           .returning(S.studies.c.next_number)).scalar_one() - 1
+        conn.execute(S.trials.insert().values(
+            study_id=study_id, number=new, state="WAITING", params=row.params, origin="queue",
+            attempt=row.attempt if same_attempt else row.attempt + 1, retry_of=row.number, counted=True))
+        seq = self._next_seq(conn, study_id, n_active=-1)
+        conn.execute(S.trials.update().where(S.trials.c.id == row.id).values(
+            state="FAIL", error=reason.replace("{new}", str(new)), owner=None, counted=False, finished_at=time.time(),
+            finish_seq=seq))
+        return row.number, new
+
+    # -- the per-trial hot path ----------------------------------------------------------------------------
+    def claim_new(self, study_id: int, driver_id: str, n_trials: int, params: dict[str, Any],
+                  origin: str) -> int | None:
+        """Start a trial with sampler-proposed params, unless the study already has ``n_trials`` counted."""
+        def fn(conn: Connection) -> int | None:
+            number = conn.execute(
+                S.studies.update().where(S.studies.c.id == study_id, S.studies.c.n_active < n_trials)
+                .values(next_number=S.studies.c.next_number + 1, n_active=S.studies.c.n_active + 1)
+                .returning(S.studies.c.next_number)).scalar()
+            if number is None:
+                return None
+            conn.execute(S.trials.insert().values(
+                study_id=study_id, number=number - 1, state="RUNNING", params=json.dumps(params), owner=driver_id,
+                origin=origin, attempt=0, counted=True, started_at=time.time()))
+            return number - 1
+        return self.write(fn)
+
+    def claim_waiting(self, study_id: int, driver_id: str, n_trials: int) -> dict[str, Any] | None:
+        """Start the oldest queued trial, unless the study already has ``n_trials`` counted."""
+        def fn(conn: Connection) -> dict[str, Any] | None:
+            ok = conn.execute(
+                S.studies.update().where(S.studies.c.id == study_id, S.studies.c.n_active < n_trials,
+                                         S.studies.c.n_waiting > 0)
+                .values(n_active=S.studies.c.n_active + 1, n_waiting=S.studies.c.n_waiting - 1)
+                .returning(S.studies.c.id)).scalar()
+            if ok is None:
+                return None
+            row = conn.execute(sa.select(S.trials.c.id, S.trials.c.number, S.trials.c.params, S.trials.c.attempt,
+                                         S.trials.c.retry_of)
+                               .where(S.trials.c.study_id == study_id, S.trials.c.state == "WAITING")
+                               .order_by(S.trials.c.number).limit(1)).one()
+            conn.execute(S.trials.update().where(S.trials.c.id == row.id).values(
+                state="RUNNING", owner=driver_id, started_at=time.time()))
+            return {"number": row.number, "params": json.loads(row.params), "attempt": row.attempt,
+                    "retry_of": row.retry_of}
+        return self.write(fn)
+
+    def enqueue(self, study_id: int, params_list: list[dict[str, Any]]) -> list[int]:
+        def fn(conn: Connection) -> list[int]:
+            end = conn.execute(S.studies.update().where(S.studies.c.id == study_id).values(
+                next_number=S.studies.c.next_number + len(params_list),
+                n_waiting=S.studies.c.n_waiting + len(params_list)).returning(S.studies.c.next_number)).scalar_one()
+            first = end - len(params_list)
+            conn.execute(S.trials.insert(), [
+                dict(study_id=study_id, number=first + i, state="WAITING", params=json.dumps(p), origin="queue",
+                     attempt=0, counted=True) for i, p in enumerate(params_list)])
+            return list(range(first, end))
+        return self.write(fn)
+
+    def save_intermediate(self, study_id: int, pending: dict[int, list[list[float]]]) -> None:
+        """Persist the intermediate values of running trials (batched by the driver)."""
+        if not pending:
+            return
+        def fn(conn: Connection) -> None:
+            for number, series in pending.items():
+                conn.execute(S.trials.update().where(S.trials.c.study_id == study_id, S.trials.c.number == number)
+                             .values(intermediate=json.dumps(series)))
+        self.write(fn)
+
+    def finish(self, study_id: int, number: int, state: str, *, values: list[float] | None = None,
+               metrics: dict[str, Any] | None = None, intermediate: list[list[float]] | None = None,
+               error: str | None = None, tb: str | None = None, requeue: str | None = None,
+               artifacts: dict[str, bytes] | None = None, keep_artifacts: int = 1,
+               mode: str = "min") -> tuple[int, int | None]:
+        """Record how a trial ended; returns ``(finish_seq, requeued_number)``.
+
+        ``requeue`` (a reason) fails the trial, uncounts it and queues its configuration again.
+        """
+        def fn(conn: Connection) -> tuple[int, int | None]:
+            row = conn.execute(sa.select(S.trials).where(S.trials.c.study_id == study_id,
+                                                         S.trials.c.number == number)).one()
+            if row.state != "RUNNING":  # taken over as stale meanwhile: the first finish stands
+                return -1, None
+            if intermediate:
+                conn.execute(S.trials.update().where(S.trials.c.id == row.id)
+                             .values(intermediate=json.dumps(intermediate), traceback=tb))
+            if requeue is not None:
+                conn.execute(S.trials.update().where(S.trials.c.id == row.id).values(traceback=tb))
+                _, new = self._requeue(conn, study_id, row, requeue, same_attempt=False)
+                return -1, new
+            seq = self._next_seq(conn, study_id)
+            conn.execute(S.trials.update().where(S.trials.c.id == row.id).values(
+                state=state, value=values[0] if values else None,
+                objective_values=json.dumps(values) if values is not None else None,
+                metrics=json.dumps(metrics) if metrics else None, error=error, traceback=tb, owner=None,
+                finished_at=time.time(), finish_seq=seq))
+            if artifacts and state == "COMPLETE":
+                self._store_artifacts(conn, study_id, number, artifacts, keep_artifacts, mode)
+            return seq, None
+        return self.write(fn)
+
+    def _owned(self, conn: Connection, study_id: int, driver_id: str) -> list[Any]:
+        return conn.execute(sa.select(S.trials).where(S.trials.c.study_id == study_id,
+                                                      S.trials.c.state == "RUNNING",
+                                                      S.trials.c.owner == driver_id)).all()
+
+    def release_owned(self, study_id: int, driver_id: str) -> None:
+        """Undo the start of an aborted run's trials: queued ones wait again, sampler-proposed ones vanish."""
+        def fn(conn: Connection) -> None:
+            for r in self._owned(conn, study_id, driver_id):
+                if r.origin == "queue":
+                    conn.execute(S.trials.update().where(S.trials.c.id == r.id).values(
+                        state="WAITING", owner=None, started_at=None, intermediate=None))
+                    delta = {"n_waiting": S.studies.c.n_waiting + 1}
+                else:
+                    conn.execute(S.trials.delete().where(S.trials.c.id == r.id))
+                    delta = {}
+                conn.execute(S.studies.update().where(S.studies.c.id == study_id)
+                             .values(n_active=S.studies.c.n_active - 1, **delta))
+        self.write(fn)
+
+    def requeue_owned(self, study_id: int, driver_id: str, reason: str) -> list[tuple[int, int]]:
+        """Fail this driver's RUNNING trials with ``reason`` and queue their configurations again."""
+        def fn(conn: Connection) -> list[tuple[int, int]]:
+            return [self._requeue(conn, study_id, r, reason, same_attempt=True)
+                    for r in self._owned(conn, study_id, driver_id)]
+        return self.write(fn)
+
+    def running(self, study_id: int) -> list[Any]:
+        return self.read(lambda c: c.execute(sa.select(S.trials.c.number, S.trials.c.state, S.trials.c.owner)
+                                             .where(S.trials.c.study_id == study_id,
+                                                    S.trials.c.state == "RUNNING")).all())
+
+    def trials_since(self, study_id: int, seq: int) -> list[Any]:
+        """Finished trials with ``finish_seq > seq``, in commit order."""
+        return self.read(lambda c: c.execute(
+            sa.select(S.trials).where(S.trials.c.study_id == study_id, S.trials.c.finish_seq > seq)
+            .order_by(S.trials.c.finish_seq)).all())
+
+    def all_trials(self, study_id: int) -> list[Any]:
+        return self.read(lambda c: c.execute(
+            sa.select(S.trials).where(S.trials.c.study_id == study_id).order_by(S.trials.c.number)).all())
+
+    def counts(self) -> dict[int, dict[str, int]]:
+        """Trial counts by study and state (superseded failures counted apart as 'RETRIED')."""
+        rows = self.read(lambda c: c.execute(
+            sa.select(S.trials.c.study_id, S.trials.c.state, S.trials.c.counted, sa.func.count())
+            .group_by(S.trials.c.study_id, S.trials.c.state, S.trials.c.counted)).all())
+        out: dict[int, dict[str, int]] = {}
+        for sid, state, counted, n in rows:
+            key = state if counted else "RETRIED"
+            out.setdefault(sid, {})[key] = out.setdefault(sid, {}).get(key, 0) + n
+        return out
+
+    def best_trial(self, study_id: int, mode: str) -> Any | None:
+        order = S.trials.c.value.asc() if mode == "min" else S.trials.c.value.desc()
+        return self.read(lambda c: c.execute(
+            sa.select(S.trials).where(S.trials.c.study_id == study_id, S.trials.c.state == "COMPLETE")
+            .order_by(order, S.trials.c.number).limit(1)).first())
+
+    # -- artifacts -----------------------------------------------------------------------------------------
+    def _store_artifacts(self, conn: Connection, study_id: int, number: int, data: dict[str, bytes],
+                         keep: int, mode: str) -> None:
+        now = time.time()
+        conn.execute(S.artifacts.insert(), [
+            dict(study_id=study_id, trial_number=number, name=name, size=len(blob),
+                 sha256=hashlib.sha256(blob).hexdigest(), data=blob, created_at=now)
+            for name, blob in data.items()])
+        holders = conn.execute(
+            sa.select(S.trials.c.number, S.trials.c.value).where(
+                S.trials.c.study_id == study_id, S.trials.c.number.in_(
+                    sa.select(S.artifacts.c.trial_number).where(S.artifacts.c.study_id == study_id)))).all()
+        if keep > 0 and len(holders) > keep:
+            ranked = sorted(holders, key=lambda r: (r.value if mode == "min" else -r.value, r.number))
+            drop = [r.number for r in ranked[keep:]]
+            conn.execute(S.artifacts.delete().where(S.artifacts.c.study_id == study_id,
+                                                    S.artifacts.c.trial_number.in_(drop)))
+
+    def artifact_names(self, study_id: int, number: int) -> list[str]:
+        return list(self.read(lambda c: c.execute(
+            sa.select(S.artifacts.c.name).where(S.artifacts.c.study_id == study_id,
+                                                S.artifacts.c.trial_number == number)
+            .order_by(S.artifacts.c.name)).scalars()))
+
+    def load_artifact(self, study_id: int, number: int, name: str) -> bytes:
+        """An artifact's bytes, refused if its SHA-256 no longer matches what was stored."""
+        r = self.read(lambda c: c.execute(
+            sa.select(S.artifacts.c.data, S.artifacts.c.sha256).where(
+                S.artifacts.c.study_id == study_id, S.artifacts.c.trial_number == number,
+                S.artifacts.c.name == name)).first())
+        if r is None:
+            names = self.artifact_names(study_id, number)
+            raise StorageError(f"trial {number} has no artifact named '{name}'"
+                               + (f"; it has: {', '.join(names)}." if names else "; it saved none (or they were "
+                                  "dropped by keep_artifacts)."))
+        data = bytes(r.data)
+        if hashlib.sha256(data).hexdigest() != r.sha256:
+            raise StorageError(f"artifact '{name}' of trial {number} fails its SHA-256 check: it was changed after "
+                               "it was stored. Refusing to return it.")
+        return data
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie (killed, not yet reaped by its parent) is dead for our purposes
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True

@@ -1,0 +1,188 @@
+"""The objective contract: ``objective(config, trial)`` returns a float or a dict of metrics holding ``metric``.
+
+This module holds the :class:`Trial` handed to objectives and the rules that turn what an objective returned
+(or raised) into an :class:`Outcome`. Both run wherever the objective runs: in the driver or in a worker.
+
+>>> parse_result(0.5, ["loss"]).values
+[0.5]
+>>> parse_result({"loss": 0.5, "acc": 0.9}, ["loss"]).metrics
+{'loss': 0.5, 'acc': 0.9}
+>>> parse_result("oops", ["loss"]).contract_error
+True
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+import re
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from autotune.errors import AutotuneError, TrialPruned
+
+COMPLETE, PRUNED, FAIL = "COMPLETE", "PRUNED", "FAIL"
+
+
+@dataclass
+class Outcome:
+    """How one trial ended, as the driver records it."""
+
+    state: str
+    values: list[float] | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    traceback: str | None = None
+    contract_error: bool = False  # a bug in the study file: stops the run instead of failing one trial
+
+    @classmethod
+    def fail(cls, error: str, tb: str | None = None) -> Outcome:
+        return cls(FAIL, error=error, traceback=tb)
+
+
+def _as_real(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, numbers.Real):
+        return float(value)
+    item = getattr(value, "item", None)  # numpy 0-d arrays, torch scalars
+    if callable(item) and getattr(value, "ndim", 1) == 0:
+        inner = item()
+        if isinstance(inner, numbers.Real) and not isinstance(inner, bool):
+            return float(inner)
+    return None
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} ({type(value).__name__})"
+
+
+def parse_result(result: Any, metrics: list[str]) -> Outcome:
+    """Check what an objective returned against the study's metrics."""
+    expected = (f"a float or a dict holding '{metrics[0]}'" if len(metrics) == 1
+                else "a dict holding " + ", ".join(f"'{m}'" for m in metrics))
+    if result is None:
+        return Outcome(FAIL, error=f"objective returned nothing (None); return {expected}.", contract_error=True)
+    real = _as_real(result)
+    if real is not None:
+        if len(metrics) > 1:
+            return Outcome(FAIL, contract_error=True,
+                           error=f"objective returned a single number {real!r}; this study has several metrics, "
+                                 f"so return {expected}.")
+        result = {metrics[0]: real}
+    if not isinstance(result, dict):
+        return Outcome(FAIL, error=f"objective returned {_describe(result)}; return {expected}.", contract_error=True)
+    missing = [m for m in metrics if m not in result]
+    if missing:
+        return Outcome(FAIL, contract_error=True,
+                       error=f"objective returned a dict without {', '.join(repr(m) for m in missing)} "
+                             f"(keys: {sorted(map(str, result))}); return {expected}.")
+    values: list[float] = []
+    for m in metrics:
+        v = _as_real(result[m])
+        if v is None:
+            return Outcome(FAIL, contract_error=True,
+                           error=f"objective returned {_describe(result[m])} for '{m}'; metrics must be numbers.")
+        if not math.isfinite(v):
+            return Outcome(FAIL, error=f"returned {v!r} for '{m}'" if len(metrics) > 1 else f"returned {v!r}",
+                           metrics={m: str(v)})
+        values.append(v)
+    extra: dict[str, Any] = {}
+    for k, v in result.items():
+        real = _as_real(v)
+        if real is not None:
+            extra[str(k)] = real if math.isfinite(real) else str(real)
+        elif isinstance(v, (str, bool)) or v is None:
+            extra[str(k)] = v
+    return Outcome(COMPLETE, values=values, metrics=extra)
+
+
+class Channel(Protocol):
+    """Where a trial's reports and artifacts go: straight to the driver, or through a worker's pipe."""
+
+    def report(self, step: int, value: float) -> bool: ...
+
+    def artifact(self, name: str, data: bytes) -> None: ...
+
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9._\-][A-Za-z0-9._\- ]*$")
+
+
+def check_artifact_name(name: Any) -> str:
+    """An artifact name is a relative path of plain parts: it can never escape the folder it is exported to."""
+    if not isinstance(name, str) or not name:
+        raise AutotuneError(f"save_artifact: the name must be a non-empty string, but got {name!r}.")
+    parts = name.split("/")
+    if name.startswith("/") or "\\" in name or any(p in ("", ".", "..") or not _SAFE_NAME.match(p) for p in parts):
+        raise AutotuneError(f"save_artifact: {name!r} is not a safe artifact name; use relative names made of "
+                            "letters, digits, '.', '_', '-' and '/' (no '..', no leading '/').")
+    return name
+
+
+class Trial:
+    """The handle an objective receives: ``report`` intermediate values, ``save_artifact``, and facts about the
+    trial (``number``, ``config``, ``device``)."""
+
+    def __init__(self, number: int, config: dict[str, Any], channel: Channel, *, study_name: str = "",
+                 device: str = "cpu", attempt: int = 0) -> None:
+        self.number = number
+        self.config = config
+        self.study_name = study_name
+        self.device = device
+        self.attempt = attempt
+        self._channel = channel
+        self._should_prune = False
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.config
+
+    def report(self, value: float, step: int) -> None:
+        """Record an intermediate value; raises :class:`TrialPruned` when the pruner stops the trial."""
+        real = _as_real(value)
+        if real is None:
+            raise AutotuneError(f"trial.report: the value must be a number, but got {_describe(value)}.")
+        if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
+            raise AutotuneError(f"trial.report: `step` must be a non-negative integer, but got {step!r}.")
+        self._should_prune = self._channel.report(int(step), real)
+        if self._should_prune:
+            raise TrialPruned(f"pruned at step {step} (value {real!r})")
+
+    def should_prune(self) -> bool:
+        """Whether the pruner asked to stop at the last report."""
+        return self._should_prune
+
+    def save_artifact(self, name: str, data: bytes | str | os.PathLike) -> None:
+        """Keep ``data`` (bytes, text, or the path of a file) with this trial, under ``name``."""
+        check_artifact_name(name)
+        if isinstance(data, os.PathLike):
+            with open(data, "rb") as fh:
+                payload = fh.read()
+        elif isinstance(data, str):
+            payload = data.encode("utf-8")
+        elif isinstance(data, (bytes, bytearray, memoryview)):
+            payload = bytes(data)
+        else:
+            raise AutotuneError(f"save_artifact: data must be bytes, str or a path, but got {_describe(data)}.")
+        self._channel.artifact(name, payload)
+
+    def __repr__(self) -> str:
+        return f"Trial(number={self.number}, config={self.config!r})"
+
+
+def run_objective(objective, trial: Trial, metrics: list[str]) -> Outcome:
+    """Call the objective and turn whatever happens into an Outcome (never raises but for KeyboardInterrupt)."""
+    try:
+        result = objective(trial.config, trial)
+    except TrialPruned:
+        return Outcome(PRUNED)
+    except AutotuneError as exc:  # misuse of the trial API (bad report value, unsafe name): the user's bug
+        return Outcome(FAIL, error=str(exc), traceback=traceback.format_exc(), contract_error=True)
+    except Exception as exc:
+        return Outcome.fail(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+    return parse_result(result, metrics)

@@ -1,0 +1,182 @@
+"""Reading a study back: ``Result`` (what ``run()`` returns) and ``load_study`` (the same view from a URL alone).
+
+Everything here reads the study database, so a result obtained on one machine is the same on any other.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any
+
+from autotune.database import StudyDatabase
+from autotune.errors import StorageError
+
+
+@dataclass
+class TrialRecord:
+    """One trial as stored."""
+
+    number: int
+    state: str
+    value: float | None
+    values: list[float] | None
+    params: dict[str, Any]
+    metrics: dict[str, Any] = field(default_factory=dict)
+    intermediate: list[list[float]] = field(default_factory=list)
+    error: str | None = None
+    origin: str = ""
+    attempt: int = 0
+    retry_of: int | None = None
+    counted: bool = True
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    @property
+    def last_step(self) -> int | None:
+        return int(self.intermediate[-1][0]) if self.intermediate else None
+
+    @classmethod
+    def from_row(cls, r) -> TrialRecord:
+        return cls(
+            number=r.number, state=r.state, value=r.value,
+            values=json.loads(r.objective_values) if r.objective_values else None,
+            params=json.loads(r.params), metrics=json.loads(r.metrics) if r.metrics else {},
+            intermediate=json.loads(r.intermediate) if r.intermediate else [], error=r.error, origin=r.origin,
+            attempt=r.attempt, retry_of=r.retry_of, counted=bool(r.counted), started_at=r.started_at,
+            finished_at=r.finished_at)
+
+
+class Result:
+    """A study's trials and best trial, read from its database."""
+
+    def __init__(self, db: StudyDatabase, name: str, space=None) -> None:
+        self.db = db
+        self.space = space
+        self.row = db.get_study(name)
+        self.name = name
+        self.run_report = None
+
+    @property
+    def metrics(self) -> list[str]:
+        return self.row.metrics
+
+    @property
+    def modes(self) -> list[str]:
+        return self.row.modes
+
+    def _config(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The config the objective saw: stored params plus constants (choices by index decoded when the
+        study's space is at hand)."""
+        if self.space is not None:
+            try:
+                return self.space.config_from_params(params)
+            except (KeyError, IndexError, TypeError):
+                pass
+        out = dict(params)
+        for name, desc in _flat_space(self.row.space).items():
+            if desc.get("kind") == "fixed":
+                out.setdefault(name, desc["value"])
+        return out
+
+    @property
+    def trials(self) -> list[TrialRecord]:
+        return [TrialRecord.from_row(r) for r in self.db.all_trials(self.row.id)]
+
+    @property
+    def best_trial(self) -> TrialRecord:
+        if len(self.metrics) > 1:
+            raise StorageError(f"study '{self.name}' has several metrics {self.metrics}: there is no single best "
+                               "trial; look at the Pareto front instead.")
+        row = self.db.best_trial(self.row.id, self.modes[0])
+        if row is None:
+            raise StorageError(f"study '{self.name}' has no completed trial yet, so it has no best trial.")
+        return TrialRecord.from_row(row)
+
+    @property
+    def best_value(self) -> float:
+        return self.best_trial.value
+
+    @property
+    def best_params(self) -> dict[str, Any]:
+        return self._config(self.best_trial.params)
+
+    def counts(self) -> dict[str, int]:
+        return self.db.counts().get(self.row.id, {})
+
+    def trials_dataframe(self):
+        """One row per trial: number, state, value(s), params_*, metrics, duration, error."""
+        import pandas as pd
+
+        rows = []
+        for t in self.trials:
+            row: dict[str, Any] = {"number": t.number, "state": t.state}
+            if len(self.metrics) == 1:
+                row["value"] = t.value
+            else:
+                for i, m in enumerate(self.metrics):
+                    row[f"values_{m}"] = t.values[i] if t.values else None
+            for k, v in self._config(t.params).items():
+                row[f"params_{k}"] = v
+            for k, v in t.metrics.items():
+                if k not in self.metrics:
+                    row[f"metrics_{k}"] = v
+            row.update({"duration": t.duration, "origin": t.origin, "error": t.error})
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def artifact_names(self, trial: int | None = None) -> list[str]:
+        number = self.best_trial.number if trial is None else trial
+        return self.db.artifact_names(self.row.id, number)
+
+    def best_artifact(self, name: str, dest: str | os.PathLike | None = None) -> str:
+        """The best trial's artifact ``name``, checksum-verified, written to a local file; returns its path."""
+        from autotune.objectives._contract import check_artifact_name
+
+        check_artifact_name(name)
+        number = self.best_trial.number
+        data = self.db.load_artifact(self.row.id, number, name)
+        folder = os.fspath(dest) if dest is not None else os.path.join(
+            tempfile.gettempdir(), "autotune-artifacts", self.name, str(number))
+        path = os.path.join(folder, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as fh:
+            fh.write(data)
+        return path
+
+    def export_best(self, folder: str | os.PathLike) -> list[str]:
+        """Write every artifact of the best trial under ``folder``; returns the paths written."""
+        return [self.best_artifact(n, dest=folder) for n in self.artifact_names()]
+
+    def __repr__(self) -> str:
+        return f"Result(study={self.name!r}, counts={self.counts()})"
+
+
+def _flat_space(space: dict[str, Any]) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+
+    def walk(s: dict[str, Any]) -> None:
+        for name, desc in s.items():
+            flat.setdefault(name, desc)
+            if desc.get("kind") == "conditional":
+                for sub in desc["branches"].values():
+                    walk(sub)
+
+    walk(space)
+    return flat
+
+
+def load_study(name: str, storage: str | None = None) -> Result:
+    """Open a study from its database alone (``storage`` > ``$AUTOTUNE_STORAGE`` > ``sqlite:///autotune.db``)."""
+    from autotune.database import DEFAULT_STORAGE
+
+    url = storage or os.environ.get("AUTOTUNE_STORAGE") or DEFAULT_STORAGE
+    return Result(StudyDatabase(url, create=False), name)

@@ -1,0 +1,13 @@
+"""Samplers, pruners and the study engine (ask -> run -> tell -> persist)."""
+
+from autotune.search._plugins import (
+    PRUNERS,
+    SAMPLERS,
+    check_pruner,
+    check_sampler,
+    make_pruner,
+    make_sampler,
+    resolve_auto,
+)
+
+__all__ = ["PRUNERS", "SAMPLERS", "check_pruner", "check_sampler", "make_pruner", "make_sampler", "resolve_auto"]

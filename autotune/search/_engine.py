@@ -1,0 +1,313 @@
+"""The study engine: ask the sampler -> claim the trial in the database -> run it on a backend -> tell -> persist.
+
+The sampler and pruner work on an in-memory Optuna study that mirrors the database: this driver's trials are
+told directly, other drivers' finished trials are read back in commit order (``finish_seq``) whenever the study
+row says something new finished. The database is the source of truth; the mirror only makes asking cheap.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+from autotune.backends import Backend, Job, ObjectiveRef
+from autotune.database import StudyDatabase
+from autotune.database._database import FINISHED
+from autotune.errors import ObjectiveContractError
+from autotune.objectives import Outcome
+from autotune.search._plugins import make_pruner, make_sampler
+
+TICK = 0.5  # seconds between housekeeping rounds while trials run
+
+
+@dataclass
+class _Running:
+    otrial: Any
+    origin: str
+    queued: bool
+    intermediate: list[list[float]] = field(default_factory=list)
+    artifacts: dict[str, bytes] = field(default_factory=dict)
+    dirty: bool = False
+
+
+@dataclass
+class RunReport:
+    """What one ``run`` did (the study's full state lives in the database)."""
+
+    started: int = 0
+    finished: int = 0
+    interrupted: bool = False
+    timed_out: bool = False
+
+
+class Engine:
+    def __init__(self, study, db: StudyDatabase, backend: Backend, *, n_trials: int, timeout: float | None,
+                 parallelism: int, progress=None) -> None:
+        self.study, self.db, self.backend = study, db, backend
+        self.n_trials, self.timeout, self.parallelism = n_trials, timeout, parallelism
+        self.progress = progress
+        self.report = RunReport()
+        self.heartbeat_every = max(0.5, min(10.0, study.stale_after / 6))
+
+    # -- set-up --------------------------------------------------------------------------------------------
+    def _open(self) -> None:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        warnings.filterwarnings("ignore", module="optuna")
+        st = self.study
+        self.row, self.created = self.db.ensure_study(st.name, st.metrics, st.modes, st.space.to_dict(),
+                                                      st.n_trials)
+        self.sid = self.row.id
+        self.sampler, self.sampler_name = make_sampler(
+            st.sampler, st.space, seed=st.seed, n_trials=self.n_trials, parallelism=self.parallelism,
+            n_objectives=len(st.metrics))
+        if self.sampler_name == "grid":
+            self.n_trials = min(self.n_trials, math.prod(len(v) for v in st.space.grid().values()))
+        directions = ["minimize" if m == "min" else "maximize" for m in st.modes]
+        self.ostudy = optuna.create_study(directions=directions, sampler=self.sampler,
+                                          pruner=make_pruner(st.pruner), study_name=st.name)
+        self.driver = self.db.register_driver(self.sid)
+        self.db.fail_stale(self.sid, st.stale_after)
+        self.known: set[int] = set()
+        self.last_seq = 0
+        self.best: tuple[float, int] | None = None
+        self.counted_done = 0
+        self._sync()
+        if st.enqueue and self.created:
+            self.db.enqueue(self.sid, [self._params_of(c) for c in st.enqueue])
+        self._stop_beat = threading.Event()
+        self._beat = threading.Thread(target=self._heartbeat, name="autotune-heartbeat", daemon=True)
+        self._beat.start()
+
+    def _params_of(self, config: dict[str, Any]) -> dict[str, Any]:
+        """Stored params for an enqueued config (categorical values encoded as the sampler sees them)."""
+        from optuna.trial import FixedTrial
+
+        return self.study.space.sample(FixedTrial(self._encode(config)))[0]
+
+    def _encode(self, config: dict[str, Any]) -> dict[str, Any]:
+        from autotune.spaces import Categorical
+
+        flat = self.study.space._flat
+        out = {}
+        for k, v in config.items():
+            dom = flat.get(k)
+            out[k] = dom.values.index(v) if isinstance(dom, Categorical) and dom.by_index else v
+        return out
+
+    def _heartbeat(self) -> None:
+        while not self._stop_beat.wait(self.heartbeat_every):
+            try:
+                self.db.heartbeat(self.driver)
+            except Exception:  # noqa: BLE001 - a missed beat is retried; the grace period absorbs a few
+                pass
+
+    # -- mirroring the database into the sampler's view ---------------------------------------------------
+    def _sync(self) -> None:
+        import optuna
+        from optuna.trial import TrialState
+
+        rows = self.db.trials_since(self.sid, self.last_seq)
+        new = []
+        for r in rows:
+            self.last_seq = max(self.last_seq, r.finish_seq)
+            self._count(r.state, r.counted, r.value, r.number)
+            if r.number in self.known:
+                continue
+            self.known.add(r.number)
+            params = _loads(r.params)
+            inter = {int(s): v for s, v in (_loads(r.intermediate) or [])}
+            values = _loads(r.objective_values)
+            state = TrialState[r.state]
+            if state == TrialState.PRUNED:
+                values = [inter[max(inter)]] if inter and len(self.study.metrics) == 1 else None
+            try:
+                new.append(optuna.trial.create_trial(
+                    state=state, values=values if state != TrialState.FAIL else None, params=params,
+                    distributions=self.study.space.distributions_for(params), intermediate_values=inter))
+            except ValueError:  # a configuration outside today's space cannot inform the sampler
+                continue
+        if new:
+            self.ostudy.add_trials(new)
+
+    def _count(self, state: str, counted: bool, value: float | None, number: int) -> None:
+        if state in FINISHED and counted:
+            self.counted_done += 1
+        if state == "COMPLETE" and value is not None and len(self.study.metrics) == 1:
+            key = value if self.study.modes[0] == "min" else -value
+            if self.best is None or (key, number) < (self.best[0], self.best[1]):
+                self.best = (key, number)
+
+    # -- starting and finishing trials ----------------------------------------------------------------------
+    def _start(self) -> Job | None:
+        from optuna.trial import TrialState
+
+        peek = self.db.peek(self.sid)
+        if peek.log_seq > self.last_seq:
+            self._sync()
+        if peek.n_active >= self.n_trials:
+            return None
+        if peek.n_waiting:
+            claimed = self.db.claim_waiting(self.sid, self.driver, self.n_trials)
+            if claimed is not None:
+                self.ostudy.enqueue_trial(claimed["params"], skip_if_exists=False)
+                otrial = self.ostudy.ask()
+                params, config = self.study.space.sample(otrial)
+                return self._job(claimed["number"], otrial, config, "queue", True, claimed["attempt"])
+        otrial = self.ostudy.ask()
+        params, config = self.study.space.sample(otrial)
+        number = self.db.claim_new(self.sid, self.driver, self.n_trials, params, self.sampler_name)
+        if number is None:  # another driver took the last slot meanwhile
+            self.ostudy.tell(otrial, state=TrialState.FAIL)
+            return None
+        return self._job(number, otrial, config, self.sampler_name, False, 0)
+
+    def _job(self, number: int, otrial, config, origin: str, queued: bool, attempt: int) -> Job:
+        self.known.add(number)
+        self.report.started += 1
+        return Job(number, config, attempt=attempt, timeout=self.study.trial_timeout,
+                   engine_state=_Running(otrial, origin, queued))
+
+    def on_report(self, job: Job, step: int, value: float) -> bool:
+        run: _Running = job.engine_state
+        run.intermediate.append([step, value])
+        run.dirty = True
+        if math.isfinite(value):
+            run.otrial.report(value, step)
+        if time.monotonic() - self._last_flush > self.heartbeat_every:
+            self._flush()
+        return math.isfinite(value) and run.otrial.should_prune()
+
+    def on_artifact(self, job: Job, name: str, data: bytes) -> None:
+        job.engine_state.artifacts[name] = data
+
+    def _flush(self) -> None:
+        pending = {j.number: j.engine_state.intermediate for j in self.jobs.values() if j.engine_state.dirty}
+        if pending:
+            self.db.save_intermediate(self.sid, pending)
+            for n in pending:
+                self.jobs[n].engine_state.dirty = False
+        self._last_flush = time.monotonic()
+
+    def _finish(self, job: Job, outcome: Outcome) -> None:
+        from optuna.trial import TrialState
+
+        run: _Running = job.engine_state
+        if outcome.contract_error:
+            raise ObjectiveContractError(f"trial {job.number}: {outcome.error}")
+        st = self.study
+        state = outcome.state
+        requeue = None
+        if state == "FAIL" and job.attempt < st.max_retries:
+            requeue = f"{outcome.error}; retried as trial {{new}} (attempt {job.attempt + 2} of {st.max_retries + 1})"
+        values = outcome.values
+        if state == "PRUNED" and run.intermediate and len(st.metrics) == 1:
+            values = [run.intermediate[-1][1]]
+        seq, _ = self.db.finish(
+            self.sid, job.number, state, values=values, metrics=outcome.metrics,
+            intermediate=run.intermediate or None, error=outcome.error, tb=outcome.traceback, requeue=requeue,
+            artifacts=run.artifacts, keep_artifacts=st.keep_artifacts, mode=st.modes[0])
+        if state == "COMPLETE":
+            self.ostudy.tell(run.otrial, outcome.values)
+        else:
+            self.ostudy.tell(run.otrial, state=TrialState[state])
+        if seq == self.last_seq + 1:
+            self.last_seq = seq
+        if seq >= 0:
+            self._count(state, True, values[0] if values else None, job.number)
+        self.report.finished += 1
+        if self.progress:
+            self.progress.trial_done(job.number, state, values, outcome.error, self)
+
+    # -- the loop --------------------------------------------------------------------------------------------
+    def run(self) -> RunReport:
+        self._open()
+        self.jobs: dict[int, Job] = {}
+        self._last_flush = time.monotonic()
+        deadline = time.monotonic() + self.timeout if self.timeout else None
+        last_housekeeping = time.monotonic()
+        inline = self.backend.name == "local" and self.backend.slots == 1 and not self.study.trial_timeout
+        ref = ObjectiveRef(tuple(self.study.metrics), self.study.name) if inline else ObjectiveRef.for_study(self.study)
+        self.backend.start(ref, self)
+        try:
+            while True:
+                out_of_time = deadline is not None and time.monotonic() >= deadline
+                if out_of_time:
+                    self.report.timed_out = True
+                while not out_of_time and self.backend.free_slots() > 0:
+                    job = self._start()
+                    if job is None:
+                        break
+                    self.jobs[job.number] = job
+                    self.backend.submit(job)
+                if self.progress:
+                    self.progress.tick(self)
+                if not self.jobs:
+                    if out_of_time or self._study_done():
+                        break
+                    time.sleep(TICK)  # the budget is held by other drivers' running trials: wait for them
+                    self.db.fail_stale(self.sid, self.study.stale_after)
+                    continue
+                for job, outcome in self.backend.wait(TICK):
+                    self.jobs.pop(job.number, None)
+                    self._finish(job, outcome)
+                now = time.monotonic()
+                if now - last_housekeeping > self.heartbeat_every:
+                    last_housekeeping = now
+                    self._flush()
+                    self.db.fail_stale(self.sid, self.study.stale_after)
+        except KeyboardInterrupt:
+            self.report.interrupted = True
+            self._abandon("interrupted (Ctrl-C); configuration re-queued as trial {new}")
+            raise
+        except BaseException:
+            self._abandon(None)
+            raise
+        finally:
+            self._close()
+        return self.report
+
+    def _study_done(self) -> bool:
+        peek = self.db.peek(self.sid)
+        if peek.log_seq > self.last_seq:
+            self._sync()
+        if peek.n_active < self.n_trials:
+            return False
+        return not any(r.state == "RUNNING" for r in self.db.running(self.sid))
+
+    def _abandon(self, requeue_reason: str | None) -> None:
+        """Leave nothing of this driver RUNNING: requeue (Ctrl-C) or release (an aborted run) its trials."""
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN) if threading.current_thread() is threading.main_thread() \
+            else None
+        try:
+            self.backend.shutdown(kill=True)
+            if requeue_reason is None:
+                self.db.release_owned(self.sid, self.driver)
+                if self.created and not self.db.all_trials(self.sid):
+                    self.db.delete_study(self.sid)
+            else:
+                self.db.requeue_owned(self.sid, self.driver, requeue_reason)
+        finally:
+            if old is not None:
+                signal.signal(signal.SIGINT, old)
+
+    def _close(self) -> None:
+        self._stop_beat.set()
+        self.backend.shutdown()
+        try:
+            self.db.unregister_driver(self.driver)
+        except Exception:  # noqa: BLE001 - a stale driver row is harmless: its trials are all finished
+            pass
+
+
+def _loads(text: str | None) -> Any:
+    import json
+
+    return json.loads(text) if text else None

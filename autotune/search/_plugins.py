@@ -1,0 +1,106 @@
+"""Samplers and pruners by name.
+
+A sampler is anything implementing Optuna's ``BaseSampler`` (three methods); a pruner, Optuna's ``BasePruner``
+(one method). Names map to ready implementations; instances are used as given.
+
+``auto`` picks by what the study declares (rules, also in the README):
+  * a space of floats and integers only, at most 12 of them, a budget of at most 100 trials, one objective
+    and parallelism 1: Gaussian-process BO (``gp``), which needs far fewer trials there;
+  * everything else (categorical or conditional parameters, larger budgets or spaces, several objectives,
+    parallel trials): TPE, which is cheap per trial and handles conditional spaces natively.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autotune.errors import ConfigError
+from autotune.spaces import Space
+
+SAMPLERS = ("auto", "tpe", "gp", "cmaes", "random", "grid", "qmc", "nsga2")
+PRUNERS = ("none", "median", "asha", "successive_halving", "hyperband")
+
+
+def check_sampler(spec: Any) -> None:
+    import optuna
+
+    if isinstance(spec, str):
+        if spec not in SAMPLERS:
+            raise ConfigError(f"unknown sampler {spec!r}; choose one of {', '.join(SAMPLERS)}, or pass an Optuna "
+                              "sampler instance.")
+    elif not isinstance(spec, optuna.samplers.BaseSampler):
+        raise ConfigError(f"sampler must be a name ({', '.join(SAMPLERS)}) or an optuna.samplers.BaseSampler, but "
+                          f"got {spec!r}.")
+
+
+def check_pruner(spec: Any) -> None:
+    import optuna
+
+    if isinstance(spec, str):
+        if spec not in PRUNERS:
+            raise ConfigError(f"unknown pruner {spec!r}; choose one of {', '.join(PRUNERS)}, or pass an Optuna "
+                              "pruner instance.")
+    elif spec is not None and not isinstance(spec, optuna.pruners.BasePruner):
+        raise ConfigError(f"pruner must be a name ({', '.join(PRUNERS)}) or an optuna.pruners.BasePruner, but got "
+                          f"{spec!r}.")
+
+
+def resolve_auto(space: Space, n_trials: int | None, parallelism: int, n_objectives: int) -> str:
+    """The sampler ``auto`` stands for, by the rules in this module's docstring."""
+    numeric = space.kinds() <= {"float", "randint"}
+    small = len(space.param_names()) <= 12 and (n_trials or 10**9) <= 100
+    if numeric and small and n_objectives == 1 and parallelism == 1:
+        try:
+            import torch  # noqa: F401  (Optuna's GP sampler is written in PyTorch)
+        except ImportError:
+            return "tpe"
+        return "gp"
+    return "tpe"
+
+
+def make_sampler(spec: Any, space: Space, *, seed: int | None, n_trials: int | None, parallelism: int,
+                 n_objectives: int):
+    """Build ``(sampler, name)``; ``name`` is recorded on each trial it proposes."""
+    import optuna.samplers as S
+
+    if not isinstance(spec, str):
+        return spec, type(spec).__name__
+    name = resolve_auto(space, n_trials, parallelism, n_objectives) if spec == "auto" else spec
+    if name == "tpe":
+        sampler = S.TPESampler(seed=seed, multivariate=True, group=space.is_conditional,
+                               warn_independent_sampling=False)
+    elif name == "gp":
+        sampler = S.GPSampler(seed=seed, warn_independent_sampling=False)
+    elif name == "cmaes":
+        try:
+            import cmaes  # noqa: F401
+        except ImportError:
+            raise ConfigError("the cmaes sampler needs the cmaes package: pip install cmaes.") from None
+        sampler = S.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    elif name == "random":
+        sampler = S.RandomSampler(seed=seed)
+    elif name == "grid":
+        sampler = S.GridSampler(space.grid(), seed=seed)
+    elif name == "qmc":
+        sampler = S.QMCSampler(seed=seed, scramble=seed is not None, warn_independent_sampling=False)
+    elif name == "nsga2":
+        sampler = S.NSGAIISampler(seed=seed)
+    else:  # pragma: no cover - check_sampler ran in Study()
+        raise ConfigError(f"unknown sampler {spec!r}")
+    return sampler, (f"auto:{name}" if spec == "auto" else name)
+
+
+def make_pruner(spec: Any):
+    import optuna.pruners as P
+
+    if spec is None or spec == "none":
+        return P.NopPruner()
+    if not isinstance(spec, str):
+        return spec
+    if spec == "median":
+        return P.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
+    if spec in ("asha", "successive_halving"):
+        return P.SuccessiveHalvingPruner()
+    if spec == "hyperband":
+        return P.HyperbandPruner()
+    raise ConfigError(f"unknown pruner {spec!r}")  # pragma: no cover - check_pruner ran in Study()

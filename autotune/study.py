@@ -1,0 +1,141 @@
+"""``Study``: a search space, an objective and how to search it. ``Study(...)`` validates and stores; ``run()`` works.
+
+>>> import autotune as at
+>>> study = at.Study(name="demo", space={"x": at.uniform(-1, 1)}, objective=lambda c, t: c["x"] ** 2,
+...                  n_trials=5, sampler="random", seed=0)
+>>> study.name, study.metrics, study.modes
+('demo', ['loss'], ['min'])
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+import re
+from typing import Any, Callable
+
+from autotune.errors import ConfigError
+from autotune.spaces import Space
+
+_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*$")
+
+
+def parse_duration(value: Any, what: str = "timeout") -> float | None:
+    """Seconds from a number or a string such as ``90``, ``90s``, ``30m``, ``1h30m``; None stays None.
+
+    >>> parse_duration("1h30m"), parse_duration(45)
+    (5400.0, 45.0)
+    """
+    if value is None:
+        return None
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        m = _DURATION.match(str(value))
+        if not m or not any(m.groups()):
+            raise ConfigError(f"{what} {value!r} is not a duration; write seconds (90), or e.g. 90s, 30m, 1h30m.")
+        h, mi, s = (float(g) if g else 0.0 for g in m.groups())
+        seconds = h * 3600 + mi * 60 + s
+    if not seconds > 0:
+        raise ConfigError(f"{what} must be positive, but got {value!r}.")
+    return seconds
+
+
+def _check_int(name: str, value: Any, low: int, allow_none: bool = False) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ConfigError(f"`{name}` must be an integer >= {low}, but got {value!r}.")
+    return int(value)
+
+
+class Study:
+    """A study declaration; see the README for every argument."""
+
+    def __init__(
+        self,
+        name: str,
+        space: dict[str, Any] | Space,
+        objective: Callable[[dict[str, Any], Any], Any],
+        *,
+        metric: str | list[str] = "loss",
+        mode: str | list[str] = "min",
+        sampler: Any = "auto",
+        pruner: Any = "none",
+        n_trials: int | None = None,
+        timeout: Any = None,
+        parallelism: int = 1,
+        backend: str = "local",
+        resources: dict[str, float] | None = None,
+        seed: int | None = None,
+        trial_timeout: Any = None,
+        max_retries: int = 0,
+        keep_artifacts: int = 1,
+        stale_after: float = 60.0,
+        enqueue: list[dict[str, Any]] | None = None,
+        storage: str | None = None,
+    ) -> None:
+        from autotune.backends import BACKENDS
+        from autotune.search import check_pruner, check_sampler
+
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"`name` must be a non-empty string, but got {name!r}.")
+        if not callable(objective):
+            raise ConfigError(f"`objective` must be a function objective(config, trial), but got {objective!r}.")
+        metrics = [metric] if isinstance(metric, str) else list(metric)
+        modes = [mode] if isinstance(mode, str) else list(mode)
+        if not metrics or not all(isinstance(m, str) and m for m in metrics) or len(set(metrics)) != len(metrics):
+            raise ConfigError(f"`metric` must be a name or a list of distinct names, but got {metric!r}.")
+        if len(modes) != len(metrics) or any(m not in ("min", "max") for m in modes):
+            raise ConfigError(f"`mode` must be 'min' or 'max' for each metric {metrics}, but got {mode!r}.")
+        check_sampler(sampler)
+        check_pruner(pruner)
+        if backend not in BACKENDS:
+            raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}.")
+        if seed is not None:
+            _check_int("seed", seed, 0)
+        if resources is not None and (not isinstance(resources, dict) or any(
+                k not in ("cpu", "gpu") or not isinstance(v, numbers.Real) or v < 0 for k, v in resources.items())):
+            raise ConfigError(f"`resources` must be a dict like {{'cpu': 1, 'gpu': 0}} with non-negative numbers, "
+                              f"but got {resources!r}.")
+        if not isinstance(stale_after, numbers.Real) or stale_after <= 0:
+            raise ConfigError(f"`stale_after` must be a positive number of seconds, but got {stale_after!r}.")
+        self.name = name
+        self.space = space if isinstance(space, Space) else Space(space)
+        self.objective = objective
+        self.metrics, self.modes = metrics, modes
+        self.sampler, self.pruner = sampler, pruner
+        self.n_trials = _check_int("n_trials", n_trials, 1, allow_none=True)
+        self.timeout = parse_duration(timeout)
+        self.parallelism = _check_int("parallelism", parallelism, 1)
+        self.backend = backend
+        self.resources = dict(resources or {"cpu": 1, "gpu": 0})
+        self.seed = seed
+        self.trial_timeout = parse_duration(trial_timeout, "trial_timeout")
+        self.max_retries = _check_int("max_retries", max_retries, 0)
+        self.keep_artifacts = _check_int("keep_artifacts", keep_artifacts, 0)
+        self.stale_after = float(stale_after)
+        self.enqueue = [dict(c) for c in (enqueue or [])]
+        self.storage = storage
+        self._source: tuple[str, str] | None = None  # (study file, module attribute), set by the loader
+
+    def run(self, storage: str | None = None, backend: str | None = None, n_trials: int | None = None, *,
+            parallelism: int | None = None, timeout: Any = None, seed: int | None = None,
+            progress: Any = False):
+        """Create or continue the study until it holds ``n_trials`` finished trials; returns a :class:`Result`.
+
+        ``storage`` follows the resolution order ``storage`` > ``$AUTOTUNE_STORAGE`` > the study's ``storage=``
+        > ``sqlite:///autotune.db``.
+        """
+        from autotune._run import run_study
+
+        return run_study(self, storage=storage, backend=backend, n_trials=n_trials, parallelism=parallelism,
+                         timeout=timeout, seed=seed, progress=progress)
+
+    def resolve_storage(self, storage: str | None = None) -> str:
+        from autotune.database import DEFAULT_STORAGE
+
+        return storage or os.environ.get("AUTOTUNE_STORAGE") or self.storage or DEFAULT_STORAGE
+
+    def __repr__(self) -> str:
+        return f"Study(name={self.name!r}, metric={self.metrics}, mode={self.modes}, n_trials={self.n_trials})"
