@@ -196,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"autotune: error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # output piped into `head` and the like
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("\nautotune: interrupted; the study is saved and resumes with the same command.", file=sys.stderr)
         return 130

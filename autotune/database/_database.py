@@ -108,8 +108,12 @@ class StudyDatabase:
             kwargs["connect_args"] = {"timeout": 60}
         else:
             kwargs["pool_pre_ping"] = True
+            if self.dialect == "postgresql":
+                kwargs["connect_args"] = {"connect_timeout": 10}
+                if parsed.drivername == "postgresql":  # psycopg 3 is the driver autotune installs
+                    parsed = parsed.set(drivername="postgresql+psycopg")
         try:
-            self.engine: Engine = sa.create_engine(url, **kwargs)
+            self.engine: Engine = sa.create_engine(parsed, **kwargs)
         except (NoSuchModuleError, ImportError) as exc:
             raise StorageError(f"cannot use {self.shown_url}: {scrub(str(exc), url)}; install the database driver "
                                "(e.g. pip install 'psycopg[binary]' for PostgreSQL).") from None

@@ -80,7 +80,7 @@ def make_sampler(spec: Any, space: Space, *, seed: int | None, n_trials: int | N
     elif name == "random":
         sampler = S.RandomSampler(seed=seed)
     elif name == "grid":
-        sampler = S.GridSampler(space.grid(), seed=seed)
+        sampler = _Grid(space.grid(), seed=seed)
     elif name == "qmc":
         sampler = S.QMCSampler(seed=seed, scramble=seed is not None, warn_independent_sampling=False)
     elif name == "nsga2":
@@ -88,6 +88,22 @@ def make_sampler(spec: Any, space: Space, *, seed: int | None, n_trials: int | N
     else:  # pragma: no cover - check_sampler ran in Study()
         raise ConfigError(f"unknown sampler {spec!r}")
     return sampler, (f"auto:{name}" if spec == "auto" else name)
+
+
+def _grid_class():
+    import optuna.samplers as S
+
+    class Grid(S.GridSampler):
+        """Optuna's grid sampler, minus its ``study.stop()`` call: the engine caps the budget at the grid size."""
+
+        def after_trial(self, study, trial, state, values) -> None:
+            return None
+
+    return Grid
+
+
+def _Grid(*args, **kwargs):
+    return _grid_class()(*args, **kwargs)
 
 
 def make_pruner(spec: Any):

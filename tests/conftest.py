@@ -1,0 +1,104 @@
+"""Shared fixtures: real SQLite files, a real PostgreSQL database per test, and a CLI runner in subprocesses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+PG_SERVER = os.environ.get("AUTOTUNE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _pg_reason() -> str | None:
+    try:
+        eng = sa.create_engine(PG_SERVER, connect_args={"connect_timeout": 3})
+        with eng.connect():
+            pass
+        eng.dispose()
+        return None
+    except Exception as exc:  # noqa: BLE001
+        return f"PostgreSQL not reachable at {PG_SERVER}: {str(exc).splitlines()[0]}"
+
+
+_PG_REASON = _pg_reason()
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh, empty PostgreSQL database for one test (required under CI=true)."""
+    if _PG_REASON:
+        if os.environ.get("CI") == "true":
+            pytest.fail(_PG_REASON)
+        pytest.skip(_PG_REASON)
+    name = f"autotune_t_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = sa.engine.make_url(PG_SERVER).set(database=name).render_as_string(hide_password=False)
+    yield url
+    with admin.connect() as c:
+        c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    return f"sqlite:///{tmp_path / 'studies.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage(request, tmp_path):
+    """Each storage the conformance tests must pass on: a SQLite file and a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'studies.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+def write_study(folder, body: str, name: str = "study.py") -> str:
+    path = os.path.join(folder, name)
+    with open(path, "w") as fh:
+        fh.write("import autotune as at\n" + textwrap.dedent(body))
+    return path
+
+
+def cli(*args, cwd, env=None, timeout=240, **kw) -> subprocess.CompletedProcess:
+    """Run ``autotune ARGS`` in a real subprocess."""
+    full_env = {k: v for k, v in os.environ.items() if k != "AUTOTUNE_STORAGE"}
+    full_env.update({"PYTHONPATH": ROOT, **(env or {})})
+    return subprocess.run([sys.executable, "-m", "autotune.cli", *map(str, args)], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def dump(url: str) -> dict | None:
+    """Every row of every autotune table, for checking that a bad input changed nothing (None: no database)."""
+    u = sa.engine.make_url(url)
+    if u.get_backend_name() == "sqlite" and not os.path.exists(u.database):
+        return None
+    eng = sa.create_engine(url)
+    out = {}
+    with eng.connect() as c:
+        for table in sorted(sa.inspect(c).get_table_names()):
+            rows = c.exec_driver_sql(f'SELECT * FROM "{table}"').all()
+            out[table] = sorted(repr(tuple(r)) for r in rows)
+    eng.dispose()
+    return out
+
+
+def trial_rows(url: str, study: str = None):
+    eng = sa.create_engine(url)
+    with eng.connect() as c:
+        q = ("SELECT t.number, t.state, t.counted, t.value, t.error FROM autotune_trials t "
+             "JOIN autotune_studies s ON s.id = t.study_id")
+        params = {}
+        if study:
+            q += " WHERE s.name = :name"
+            params["name"] = study
+        rows = c.execute(sa.text(q + " ORDER BY t.number"), params).all()
+    eng.dispose()
+    return rows

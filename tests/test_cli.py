@@ -1,0 +1,139 @@
+"""The autotune command in real subprocesses: the commands, storage resolution, and every bad input giving one
+clear message, exit code 1, no traceback, no password, and an unchanged database."""
+
+import json
+import os
+
+import pytest
+
+from tests.conftest import cli, dump, write_study
+
+GOOD = """
+def objective(config, trial):
+    trial.save_artifact("model.txt", f"x={config['x']}")
+    return (config["x"] - 0.3) ** 2
+
+study = at.Study(name="demo", space={"x": at.uniform(0, 1)}, objective=objective, n_trials=5, sampler="random",
+                 seed=0)
+"""
+
+
+@pytest.fixture
+def folder(tmp_path):
+    write_study(tmp_path, GOOD)
+    return tmp_path
+
+
+def test_run_status_trials_best_and_export(folder):
+    r = cli("run", "study.py", cwd=folder)
+    assert r.returncode == 0, r.stderr
+    assert "study 'demo': 5 COMPLETE" in r.stdout and os.path.exists(folder / "autotune.db")
+    assert r.stderr.count("[demo] trial") == 5  # plain progress lines when not a terminal
+    status = json.loads(cli("status", "--json", cwd=folder).stdout)
+    assert status[0]["study"] == "demo" and status[0]["counts"] == {"COMPLETE": 5}
+    trials = json.loads(cli("trials", "demo", "--format", "json", cwd=folder).stdout)
+    assert [t["number"] for t in trials] == list(range(5)) and all("x" in t["params"] for t in trials)
+    csv_out = cli("trials", "demo", "--format", "csv", cwd=folder).stdout.splitlines()
+    assert csv_out[0] == "number,state,value,params,duration,error" and len(csv_out) == 6
+    best = json.loads(cli("best", "demo", "--json", "--export", folder / "out", cwd=folder).stdout)
+    assert {"study", "trial", "value", "params"} <= set(best)
+    assert best["value"] == min(t["value"] for t in trials)
+    assert (folder / "out" / "model.txt").read_text() == f"x={best['params']['x']}"
+
+
+def test_run_again_adds_nothing_and_n_trials_adds_the_difference(folder):
+    assert cli("run", "study.py", cwd=folder).returncode == 0
+    r = cli("run", "study.py", cwd=folder)
+    assert "5 COMPLETE" in r.stdout and "[demo] trial" not in r.stderr
+    r = cli("run", "study.py", "--n-trials", "8", cwd=folder)
+    assert "8 COMPLETE" in r.stdout and r.stderr.count("[demo] trial") == 3
+
+
+def test_storage_resolution_order(folder, tmp_path):
+    env_db, flag_db = tmp_path / "env.db", tmp_path / "flag.db"
+    r = cli("run", "study.py", "--quiet", cwd=folder, env={"AUTOTUNE_STORAGE": f"sqlite:///{env_db}"})
+    assert r.returncode == 0 and env_db.exists() and not (folder / "autotune.db").exists()
+    r = cli("run", "study.py", "--quiet", "--storage", f"sqlite:///{flag_db}", cwd=folder,
+            env={"AUTOTUNE_STORAGE": f"sqlite:///{env_db}"})
+    assert r.returncode == 0 and flag_db.exists()
+    r = cli("status", "--json", cwd=folder, env={"AUTOTUNE_STORAGE": f"sqlite:///{env_db}"})
+    assert json.loads(r.stdout)[0]["counts"] == {"COMPLETE": 5}
+
+
+BAD_FILES = {
+    "syntax": ("def objective(config, trial)\n    return 1\n", "has a syntax error at line 2"),
+    "no_study": ("x = 1\n", "declares no study; assign one at module level"),
+    "loguniform": ("space = {'lr': at.loguniform(0, 1)}\n",
+                   "loguniform: a log scale needs `low > 0`, but got (low=0, high=1)"),
+    "randint": ("space = {'n': at.randint(5, 1)}\n", "randint: `low <= high` must hold"),
+    "empty_choice": ("space = {'c': at.choice([])}\n", "choice: the list of values is empty"),
+    "sampler": ("study = at.Study(name='demo', space={'x': at.uniform(0, 1)}, objective=lambda c, t: 1.0,"
+                " sampler='magic')\n", "unknown sampler 'magic'; choose one of"),
+    "import_error": ("import not_a_module_anywhere\n", "failed to import (line 2): ModuleNotFoundError"),
+    "string": ("study = at.Study(name='demo2', space={'x': at.uniform(0, 1)}, objective=lambda c, t: 'abc',"
+               " n_trials=3)\n", "objective returned 'abc' (str); return a float or a dict holding 'loss'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_bad_input_gives_one_clear_message_and_changes_nothing(case, folder):
+    assert cli("run", "study.py", "--quiet", cwd=folder).returncode == 0
+    before = dump(f"sqlite:///{folder / 'autotune.db'}")
+    body, message = BAD_FILES[case]
+    write_study(folder, body, "bad.py")
+    r = cli("run", "bad.py", cwd=folder)
+    assert r.returncode == 1, r.stderr
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr + r.stdout
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert dump(f"sqlite:///{folder / 'autotune.db'}") == before
+
+
+def test_a_bad_objective_on_a_fresh_folder_creates_no_database(tmp_path):
+    write_study(tmp_path, BAD_FILES["string"][0])
+    r = cli("run", "study.py", cwd=tmp_path)
+    assert r.returncode == 1 and "objective returned 'abc'" in r.stderr
+    assert not (tmp_path / "autotune.db").exists()
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    write_study(tmp_path, BAD_FILES["randint"][0])
+    r = cli("run", "study.py", cwd=tmp_path, env={"AUTOTUNE_DEBUG": "1"})
+    assert r.returncode == 1 and "Traceback" in r.stderr
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql://alice:s3cr3tpw@127.0.0.1:1/nowhere",
+    "postgresql://postgres:s3cr3tpw@127.0.0.1:5432/no_such_database_here",
+])
+def test_an_unreachable_storage_never_shows_its_password(folder, url):
+    r = cli("run", "study.py", "--storage", url, cwd=folder)
+    assert r.returncode == 1
+    assert "s3cr3tpw" not in r.stdout + r.stderr and "***" in r.stderr
+    assert "cannot open the study database postgresql" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_reading_commands_on_a_missing_database_create_nothing(tmp_path):
+    for args in (["status"], ["trials", "demo"], ["best", "demo"]):
+        r = cli(*args, cwd=tmp_path)
+        assert r.returncode == 1 and "no study database at sqlite:///autotune.db" in r.stderr
+    assert not (tmp_path / "autotune.db").exists()
+
+
+def test_unknown_study_and_usage_errors(folder):
+    cli("run", "study.py", "--quiet", cwd=folder)
+    r = cli("best", "nope", cwd=folder)
+    assert r.returncode == 1 and "no study named 'nope'" in r.stderr and "studies here: demo" in r.stderr
+    assert cli("run", cwd=folder).returncode == 2
+    assert cli("frobnicate", cwd=folder).returncode == 2
+    r = cli("run", "study.py", "--timeout", "soon", cwd=folder)
+    assert r.returncode == 1 and "timeout 'soon' is not a duration" in r.stderr
+
+
+def test_several_studies_in_one_file_need_a_name(tmp_path):
+    write_study(tmp_path, GOOD + "other = at.Study(name='other', space={'y': at.uniform(0, 1)},"
+                                " objective=lambda c, t: c['y'], n_trials=2)\n")
+    r = cli("run", "study.py", cwd=tmp_path)
+    assert r.returncode == 1 and "declares several studies (demo, other); pick one with --name" in r.stderr
+    r = cli("run", "study.py", "--name", "other", cwd=tmp_path)
+    assert r.returncode == 0 and "study 'other': 2 COMPLETE" in r.stdout

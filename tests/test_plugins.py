@@ -1,0 +1,104 @@
+"""Conformance suites: every sampler name and every pruner name passes the same checks."""
+
+import pytest
+
+import autotune as at
+from autotune.search import PRUNERS, SAMPLERS, resolve_auto
+from autotune.spaces import Space
+
+NUMERIC = {"x": at.uniform(-2, 2, step=0.5), "n": at.randint(0, 4)}
+MIXED = {"x": at.uniform(-2, 2), "n": at.randint(0, 4), "c": at.choice(["a", "b"])}
+
+
+def _space_for(sampler):
+    return NUMERIC if sampler in ("grid", "cmaes") else MIXED
+
+
+def _objective(config, trial):
+    return config["x"] ** 2 + config["n"] + (0.5 if config.get("c") == "b" else 0.0)
+
+
+@pytest.fixture(params=[s for s in SAMPLERS if s != "nsga2"])
+def sampler(request):
+    return request.param
+
+
+def test_every_sampler_runs_persists_and_resumes(sampler, sqlite_url):
+    study = at.Study(name="s", space=_space_for(sampler), objective=_objective, sampler=sampler, n_trials=12, seed=1)
+    first = study.run(storage=sqlite_url, n_trials=6)
+    assert first.counts() == {"COMPLETE": 6}
+    result = study.run(storage=sqlite_url)
+    assert result.counts() == {"COMPLETE": 12}
+    assert sorted(t.number for t in result.trials) == list(range(12))
+    assert all(t.origin.endswith(sampler if sampler != "auto" else "") for t in result.trials)
+    assert result.best_value == min(t.value for t in result.trials)
+
+
+def test_seeded_samplers_are_reproducible(sampler, tmp_path):
+    runs = []
+    for i in range(2):
+        study = at.Study(name="s", space=_space_for(sampler), objective=_objective, sampler=sampler, n_trials=12,
+                         seed=3)
+        runs.append([t.params for t in study.run(storage=f"sqlite:///{tmp_path / f'{i}.db'}").trials])
+    assert runs[0] == runs[1]
+
+
+def test_nsga2_finds_a_pareto_front(sqlite_url):
+    study = at.Study(name="mo", space=MIXED, metric=["a", "b"], mode=["min", "min"], sampler="nsga2", n_trials=10,
+                     seed=0, objective=lambda c, t: {"a": c["x"] ** 2, "b": (c["x"] - 1) ** 2})
+    result = study.run(storage=sqlite_url)
+    assert result.counts() == {"COMPLETE": 10}
+    assert all(len(t.values) == 2 for t in result.trials)
+
+
+def test_the_grid_sampler_stops_when_the_grid_is_exhausted(sqlite_url):
+    study = at.Study(name="g", space={"a": at.choice([1, 2]), "b": at.randint(0, 2)}, sampler="grid", n_trials=50,
+                     objective=lambda c, t: c["a"] * 10 + c["b"])
+    result = study.run(storage=sqlite_url)
+    assert sorted((t.params["a"], t.params["b"]) for t in result.trials) == [(a, b) for a in (1, 2)
+                                                                             for b in (0, 1, 2)]
+
+
+def test_auto_picks_gp_for_small_numeric_budgets_and_tpe_otherwise():
+    numeric = Space({"x": at.uniform(0, 1), "n": at.randint(1, 5)})
+    assert resolve_auto(numeric, 40, 1, 1) == "gp"
+    assert resolve_auto(numeric, 1000, 1, 1) == "tpe"
+    assert resolve_auto(numeric, 40, 4, 1) == "tpe"
+    assert resolve_auto(numeric, 40, 1, 2) == "tpe"
+    assert resolve_auto(Space(MIXED), 40, 1, 1) == "tpe"
+
+
+@pytest.fixture(params=[p for p in PRUNERS if p != "none"])
+def pruner(request):
+    return request.param
+
+
+def _curve(config, trial):
+    final = abs(config["x"]) + config["n"]
+    for step in range(27):
+        trial.report(final + 5.0 / (step + 1), step)
+    return final
+
+
+def test_every_pruner_stops_weak_learning_curves(pruner, sqlite_url):
+    study = at.Study(name="p", space=MIXED, objective=_curve, sampler="random", pruner=pruner, n_trials=30, seed=0)
+    result = study.run(storage=sqlite_url)
+    pruned = [t for t in result.trials if t.state == "PRUNED"]
+    assert len(pruned) >= 5
+    assert all(t.value == t.intermediate[-1][1] for t in pruned)
+    assert result.best_trial.state == "COMPLETE"
+
+
+def test_no_pruner_prunes_nothing(sqlite_url):
+    study = at.Study(name="p", space=MIXED, objective=_curve, sampler="random", pruner="none", n_trials=10, seed=0)
+    assert study.run(storage=sqlite_url).counts() == {"COMPLETE": 10}
+
+
+def test_sampler_and_pruner_instances_are_accepted(sqlite_url):
+    import optuna
+
+    study = at.Study(name="i", space=MIXED, objective=_curve, sampler=optuna.samplers.RandomSampler(seed=0),
+                     pruner=optuna.pruners.MedianPruner(n_startup_trials=2), n_trials=10)
+    result = study.run(storage=sqlite_url)
+    assert {t.origin for t in result.trials} == {"RandomSampler"}
+    assert result.counts().get("PRUNED", 0) >= 1

@@ -1,0 +1,95 @@
+"""Search-space primitives: validation messages state the rule and the values; conditional spaces flatten."""
+
+import optuna
+import pytest
+
+import autotune as at
+from autotune.errors import SpaceError
+from autotune.spaces import Space
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: at.uniform(3, 1), "uniform: `low <= high` must hold, but got (low=3, high=1)."),
+    (lambda: at.loguniform(0, 1), "loguniform: a log scale needs `low > 0`, but got (low=0, high=1)"),
+    (lambda: at.loguniform(-1, 1), "a log scale needs `low > 0`"),
+    (lambda: at.randint(5, 1), "randint: `low <= high` must hold (both bounds are inclusive), but got (low=5, high=1)."),
+    (lambda: at.randint(1, 10, step=2), "use high=9"),
+    (lambda: at.randint(1.5, 3), "randint: `low` must be an integer, but got 1.5 (float)."),
+    (lambda: at.uniform(0, 1, step=0), "`step > 0` must hold"),
+    (lambda: at.uniform(0, 1, step=0.3), "`high - low` must be a multiple of `step`"),
+    (lambda: at.uniform(0, float("inf")), "`high` must be finite"),
+    (lambda: at.uniform("a", 1), "`low` must be a number, but got 'a' (str)."),
+    (lambda: at.choice([]), "choice: the list of values is empty"),
+    (lambda: at.choice({}), "choice: the dict of sub-spaces is empty"),
+    (lambda: at.choice("abc"), "expected a list of values or a dict of sub-spaces"),
+    (lambda: at.choice({"a": 3}), "branch 'a' must be a dict of parameters"),
+    (lambda: Space({}), "the space is empty"),
+    (lambda: Space({"x": 3}), "wrap constants in at.fixed()"),
+])
+def test_bad_domains_raise_one_clear_message(make, message):
+    with pytest.raises(SpaceError) as info:
+        make()
+    assert message in str(info.value)
+    assert isinstance(info.value, ValueError)  # catchable as the standard error too
+
+
+def test_randint_bounds_are_inclusive():
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    space = Space({"n": at.randint(1, 3)})
+    seen = set()
+    for _ in range(60):
+        t = study.ask()
+        seen.add(space.sample(t)[1]["n"])
+        study.tell(t, 0.0)
+    assert seen == {1, 2, 3}
+
+
+def test_conditional_space_flattens_the_chosen_branch_into_config():
+    space = Space({
+        "x": at.uniform(0, 1),
+        "opt": at.choice({"sgd": {"momentum": at.uniform(0, 0.9)}, "adam": {"beta1": at.uniform(0.8, 0.99)}}),
+        "tag": at.fixed("v1"),
+    })
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    branches = set()
+    for _ in range(20):
+        params, config = space.sample(study.ask())
+        branches.add(config["opt"])
+        expected = {"x", "opt", "tag", "momentum" if config["opt"] == "sgd" else "beta1"}
+        assert set(config) == expected
+        assert config["tag"] == "v1" and "tag" not in params
+        assert space.config_from_params(params) == config
+    assert branches == {"sgd", "adam"}
+    assert sorted(space.param_names()) == ["beta1", "momentum", "opt", "x"]
+
+
+def test_a_name_shared_by_branches_must_have_one_domain():
+    at.choice({"a": {"lr": at.uniform(0, 1)}, "b": {"lr": at.uniform(0, 1)}})  # same domain: fine
+    with pytest.raises(SpaceError, match="'lr' is declared twice with different domains"):
+        Space({"m": at.choice({"a": {"lr": at.uniform(0, 1)}, "b": {"lr": at.uniform(0, 2)}})})
+
+
+def test_choices_of_non_primitive_values_round_trip_by_index():
+    space = Space({"shape": at.choice([(32, 32), (64,)])})
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = set()
+    for _ in range(20):
+        params, config = space.sample(study.ask())
+        assert params["shape"] in (0, 1)
+        seen.add(config["shape"])
+    assert seen == {(32, 32), (64,)}
+
+
+def test_grid_needs_discrete_parameters():
+    assert Space({"n": at.randint(1, 3), "x": at.uniform(0, 1, step=0.5)}).grid() == {
+        "n": [1, 2, 3], "x": [0.0, 0.5, 1.0]}
+    with pytest.raises(SpaceError, match="give it a `step`, or use `choice`"):
+        Space({"x": at.uniform(0, 1)}).grid()
+
+
+def test_domains_are_immutable_and_compare_by_value():
+    d = at.uniform(0, 1)
+    with pytest.raises(AttributeError):
+        d.low = 5
+    assert d == at.uniform(0.0, 1.0) and d != at.loguniform(0.1, 1)
+    assert at.randint(1, 4).distribution() == optuna.distributions.IntDistribution(1, 4)

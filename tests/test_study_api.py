@@ -1,0 +1,198 @@
+"""The Python API end to end, on every storage: run, resume, totals, results, artifacts, failures."""
+
+import math
+import os
+
+import pandas as pd
+import pytest
+
+import autotune as at
+from autotune.errors import ConfigError, ObjectiveContractError, StorageError
+from tests.conftest import dump, trial_rows
+
+SPACE = {"x": at.uniform(-5, 5), "n": at.randint(1, 3), "act": at.choice(["relu", "tanh"])}
+
+
+def quadratic(config, trial):
+    return (config["x"] - 1) ** 2 + config["n"]
+
+
+def make(name="s", objective=quadratic, **kw):
+    kw.setdefault("n_trials", 8)
+    kw.setdefault("sampler", "tpe")
+    kw.setdefault("seed", 0)
+    return at.Study(name=name, space=SPACE, objective=objective, **kw)
+
+
+def test_run_persists_every_trial_and_reports_the_best(storage):
+    result = make().run(storage=storage)
+    assert result.counts() == {"COMPLETE": 8}
+    values = [t.value for t in result.trials]
+    assert result.best_value == min(values)
+    assert result.best_params == result.trials[values.index(min(values))].params
+    again = at.load_study("s", storage=storage)
+    assert again.best_value == result.best_value and len(again.trials) == 8
+
+
+def test_a_finished_study_adds_nothing_and_a_larger_total_adds_the_difference(storage):
+    make().run(storage=storage)
+    assert make().run(storage=storage).counts() == {"COMPLETE": 8}
+    assert make().run(storage=storage, n_trials=11).counts() == {"COMPLETE": 11}
+    assert [r.number for r in trial_rows(storage)] == list(range(11))
+
+
+def test_a_seeded_serial_run_is_reproducible(tmp_path):
+    a = make(sampler="tpe", n_trials=15).run(storage=f"sqlite:///{tmp_path / 'a.db'}")
+    b = make(sampler="tpe", n_trials=15).run(storage=f"sqlite:///{tmp_path / 'b.db'}")
+    assert [t.params for t in a.trials] == [t.params for t in b.trials]
+
+
+def test_failing_trials_keep_their_reason_and_the_study_goes_on(storage):
+    def objective(config, trial):
+        if trial.number % 3 == 0:
+            raise RuntimeError(f"boom {trial.number}")
+        if trial.number % 3 == 1:
+            return float("nan")
+        return config["x"]
+
+    result = make(objective=objective, n_trials=6).run(storage=storage)
+    by_number = {t.number: t for t in result.trials}
+    assert by_number[0].state == "FAIL" and by_number[0].error == "RuntimeError: boom 0"
+    assert by_number[1].state == "FAIL" and by_number[1].error == "returned nan"
+    assert by_number[2].state == "COMPLETE"
+    assert result.counts() == {"FAIL": 4, "COMPLETE": 2}
+
+
+def test_max_retries_reruns_a_failed_configuration(storage):
+    def objective(config, trial):
+        if trial.attempt == 0:
+            raise ValueError("flaky")
+        return config["x"]
+
+    result = make(objective=objective, n_trials=3, max_retries=1).run(storage=storage)
+    counted = [t for t in result.trials if t.counted]
+    assert len(counted) == 3 and all(t.state == "COMPLETE" for t in counted)
+    retried = [t for t in result.trials if not t.counted]
+    assert len(retried) == 3 and all("flaky; retried as trial" in t.error for t in retried)
+    for t in counted:
+        assert t.params == next(r.params for r in retried if r.number == t.retry_of)
+
+
+@pytest.mark.parametrize("returned, message", [
+    ("'abc'", "objective returned 'abc' (str); return a float or a dict holding 'loss'."),
+    ("None", "objective returned nothing (None)"),
+    ("{'acc': 1.0}", "objective returned a dict without 'loss'"),
+])
+def test_an_objective_breaking_its_contract_stops_the_run_and_changes_nothing(storage, returned, message):
+    make(name="earlier", n_trials=2).run(storage=storage)
+    before = dump(storage)
+    bad = eval(f"lambda config, trial: {returned}")
+    with pytest.raises(ObjectiveContractError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        make(name="new", objective=bad).run(storage=storage)
+    assert dump(storage) == before
+
+
+def test_a_contract_error_on_a_fresh_sqlite_file_leaves_no_file(tmp_path):
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    with pytest.raises(ObjectiveContractError):
+        make(objective=lambda c, t: "abc").run(storage=url)
+    assert not os.path.exists(tmp_path / "fresh.db")
+
+
+def test_a_study_name_reused_with_another_metric_or_space_is_refused(storage):
+    make().run(storage=storage)
+    before = dump(storage)
+    with pytest.raises(StorageError, match=r"optimises \['loss'\] \(\['min'\]\), but the study file declares"):
+        make(metric="acc", mode="max").run(storage=storage)
+    other = at.Study(name="s", space={"x": at.uniform(0, 1)}, objective=quadratic, n_trials=3)
+    with pytest.raises(StorageError, match="was created with another search space"):
+        other.run(storage=storage)
+    assert dump(storage) == before
+
+
+def test_results_give_a_dataframe_and_the_best_artifact(storage, tmp_path):
+    def objective(config, trial):
+        loss = quadratic(config, trial)
+        trial.save_artifact("model.txt", f"loss={loss}")
+        trial.save_artifact("weights/w.bin", bytes([trial.number]) * 10)
+        return {"loss": loss, "acc": 1 / (1 + loss)}
+
+    result = make(objective=objective, n_trials=6, keep_artifacts=2).run(storage=storage)
+    df = result.trials_dataframe()
+    assert isinstance(df, pd.DataFrame) and len(df) == 6
+    assert {"number", "state", "value", "params_x", "params_n", "params_act", "metrics_acc"} <= set(df.columns)
+    path = result.best_artifact("model.txt")
+    assert open(path).read() == f"loss={result.best_value}"
+    written = result.export_best(tmp_path / "export")
+    assert sorted(os.path.relpath(p, tmp_path / "export") for p in written) == ["model.txt", "weights/w.bin"]
+    holders = {n for t in result.trials for n in [t.number] if result.artifact_names(t.number)}
+    assert len(holders) == 2  # keep_artifacts=2: only the two best trials keep theirs
+    with pytest.raises(StorageError, match="has no artifact named 'nope'; it has: model.txt, weights/w.bin"):
+        result.best_artifact("nope")
+
+
+def test_unsafe_artifact_names_are_refused(tmp_path):
+    def objective(config, trial):
+        trial.save_artifact("../escape.txt", "x")
+        return 1.0
+
+    with pytest.raises(ObjectiveContractError, match="'../escape.txt' is not a safe artifact name"):
+        make(objective=objective).run(storage=f"sqlite:///{tmp_path / 'a.db'}")
+
+
+def test_enqueued_configurations_run_first(storage):
+    result = make(enqueue=[{"x": 1.0, "n": 1, "act": "tanh"}, {"x": 2.0, "n": 3, "act": "relu"}],
+                  n_trials=4).run(storage=storage)
+    first = sorted(result.trials, key=lambda t: t.number)[:2]
+    assert [t.params for t in first] == [{"x": 1.0, "n": 1, "act": "tanh"}, {"x": 2.0, "n": 3, "act": "relu"}]
+    assert result.best_value == 1.0 and all(t.origin == "queue" for t in first)
+
+
+def test_timeout_stops_starting_trials(tmp_path):
+    import time
+
+    def slow(config, trial):
+        time.sleep(0.3)
+        return config["x"]
+
+    result = make(objective=slow, n_trials=1000).run(storage=f"sqlite:///{tmp_path / 'a.db'}", timeout=1)
+    assert 1 <= len(result.trials) < 10 and result.run_report.timed_out
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"sampler": "bogus"}, "unknown sampler 'bogus'; choose one of auto, tpe, gp"),
+    ({"pruner": "bogus"}, "unknown pruner 'bogus'"),
+    ({"backend": "slurm"}, "unknown backend 'slurm'"),
+    ({"mode": "minimize"}, "`mode` must be 'min' or 'max'"),
+    ({"parallelism": 0}, "`parallelism` must be an integer >= 1, but got 0."),
+    ({"n_trials": -1}, "`n_trials` must be an integer >= 1"),
+    ({"timeout": "soon"}, "timeout 'soon' is not a duration"),
+])
+def test_bad_study_settings_fail_in_the_constructor(kw, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        make(**kw)
+
+
+def test_reports_from_the_objective_reach_the_pruner(storage):
+    def curve(config, trial):
+        final = abs(config["x"])
+        for step in range(10):
+            trial.report(final + 10.0 / (step + 1), step)
+        return final
+
+    result = make(objective=curve, pruner="median", n_trials=20, sampler="random").run(storage=storage)
+    pruned = [t for t in result.trials if t.state == "PRUNED"]
+    assert pruned, "the median pruner should stop some of 20 random trials"
+    for t in pruned:
+        assert t.intermediate and t.value == t.intermediate[-1][1] and t.last_step < 9
+
+
+def test_metrics_values_must_be_numbers():
+    from autotune.objectives import parse_result
+
+    assert parse_result({"loss": "x"}, ["loss"]).contract_error
+    assert parse_result(True, ["loss"]).contract_error
+    assert parse_result(3, ["a", "b"]).contract_error
+    out = parse_result({"a": 1, "b": float("inf")}, ["a", "b"])
+    assert out.state == "FAIL" and not out.contract_error and out.error == "returned inf for 'b'"
+    assert math.isclose(parse_result(__import__("numpy").float32(0.5), ["loss"]).values[0], 0.5)
