@@ -4,7 +4,6 @@ a laptop or a cluster. Declare a space and an objective, then ``Study(...).run()
 
 from autotune.errors import AutotuneError, TrialPruned
 from autotune.objectives import Trial
-from autotune.result import Result, TrialRecord, load_study
 from autotune.spaces import Space, choice, fixed, loguniform, randint, uniform
 from autotune.study import Study
 
@@ -12,3 +11,13 @@ __version__ = "0.1.0"
 
 __all__ = ["AutotuneError", "Result", "Space", "Study", "Trial", "TrialPruned", "TrialRecord", "choice", "fixed",
            "load_study", "loguniform", "randint", "uniform"]
+
+_LAZY = {"Result", "TrialRecord", "load_study"}  # they pull in SQLAlchemy; worker processes never need them
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from autotune import result
+
+        return getattr(result, name)
+    raise AttributeError(f"module 'autotune' has no attribute {name!r}")

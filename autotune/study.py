@@ -12,7 +12,8 @@ from __future__ import annotations
 import numbers
 import os
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from autotune.errors import ConfigError
 from autotune.spaces import Space

@@ -56,20 +56,29 @@ def run_optuna(n: int, storage: str | None) -> float:
 
 
 def main() -> None:
+    import statistics
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--n-trials", type=int, default=1000)
+    ap.add_argument("--repeat", type=int, default=3, help="interleaved repetitions; medians are reported")
     args = ap.parse_args()
     n = args.n_trials
-    with tempfile.TemporaryDirectory() as tmp:
-        t_mem = run_optuna(n, None)
-        t_osql = run_optuna(n, f"sqlite:///{os.path.join(tmp, 'optuna.db')}")
-        t_at = run_autotune(n, tmp)
-    print(f"{n} TPE trials of a no-op objective (same sampler settings: multivariate TPE, seed 0)")
+    times: dict[str, list[float]] = {"mem": [], "osql": [], "at": []}
+    for _ in range(args.repeat):  # interleaved, so that the machine's slow phases hit every contender alike
+        with tempfile.TemporaryDirectory() as tmp:
+            times["mem"].append(run_optuna(n, None))
+            times["at"].append(run_autotune(n, tmp))
+            times["osql"].append(run_optuna(n, f"sqlite:///{os.path.join(tmp, 'optuna.db')}"))
+    t_mem, t_osql, t_at = (statistics.median(times[k]) for k in ("mem", "osql", "at"))
+    ratios = [a / m for a, m in zip(times["at"], times["mem"], strict=True)]
+    print(f"{n} TPE trials of a no-op objective (same sampler settings: multivariate TPE, seed 0), "
+          f"median of {args.repeat}")
     print(f"  optuna, in-memory storage : {t_mem:8.2f} s  ({1000 * t_mem / n:.2f} ms/trial)")
     print(f"  optuna, SQLite storage    : {t_osql:8.2f} s  ({1000 * t_osql / n:.2f} ms/trial)")
     print(f"  autotune, default SQLite  : {t_at:8.2f} s  ({1000 * t_at / n:.2f} ms/trial)")
     print(f"  ratio optuna-sqlite / optuna-memory   = {t_osql / t_mem:.2f}x")
-    print(f"  ratio autotune-sqlite / optuna-memory = {t_at / t_mem:.2f}x")
+    print(f"  ratio autotune-sqlite / optuna-memory = {t_at / t_mem:.2f}x  (per repetition: "
+          f"{', '.join(f'{r:.2f}' for r in ratios)})")
     print(f"  ratio autotune-sqlite / optuna-sqlite = {t_at / t_osql:.2f}x")
 
 

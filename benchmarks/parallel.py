@@ -11,12 +11,9 @@ import os
 import tempfile
 import time
 
-import optuna
-
 import autotune as at
 
-optuna.logging.set_verbosity(optuna.logging.ERROR)
-SLEEP = 0.25
+SLEEP = 0.25  # kept light at import: spawned workers re-import this script (Optuna is imported in main only)
 
 
 def objective(config, trial):
@@ -34,6 +31,9 @@ def run_autotune(n: int, par: int, folder: str) -> float:
 
 
 def run_optuna(n: int, par: int) -> float:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     def obj(trial):
         trial.suggest_float("x", 0, 1)
         time.sleep(SLEEP)

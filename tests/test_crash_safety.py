@@ -125,8 +125,8 @@ def test_a_stale_trial_from_another_machine_is_taken_over_but_a_live_one_is_not(
     with db.engine.begin() as c:  # two drivers on other hosts: one beating, one silent for a minute
         c.execute(sa.text("UPDATE autotune_drivers SET host='elsewhere', pid=1"))
         c.execute(sa.text("UPDATE autotune_drivers SET heartbeat_at=:t WHERE id=:d"), {"t": now - 60, "d": dead})
-    assert db.claim_new(row.id, live, 3, {"x": 0.1}, "random") == 0
-    assert db.claim_new(row.id, dead, 3, {"x": 0.2}, "random") == 1
+    assert db.claim_new(row.id, live, 3, {"x": 0.1}, "random")[0] == 0
+    assert db.claim_new(row.id, dead, 3, {"x": 0.2}, "random")[0] == 1
     assert db.fail_stale(row.id, grace=5) == [(1, 2)]
     states = {r.number: r.state for r in trial_rows(sqlite_url)}
     assert states == {0: "RUNNING", 1: "FAIL", 2: "WAITING"}

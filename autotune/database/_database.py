@@ -15,8 +15,9 @@ import random
 import socket
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -119,9 +120,26 @@ class StudyDatabase:
                                "(e.g. pip install 'psycopg[binary]' for PostgreSQL).") from None
         if self.dialect == "sqlite":
             self._sqlite_setup()
+        self._compile_hot()
         self._open(create)
 
     # -- connection plumbing -------------------------------------------------------------------------------
+    def _compile_hot(self) -> None:
+        """Compile the per-trial statements once for this dialect; :meth:`_hot` runs them on the driver's
+        cursor, skipping SQLAlchemy's per-execution work (about half of a trial's database cost)."""
+        self._sql = {}
+        for key, stmt, cols in (("claim", _CLAIM, None), ("insert", _INSERT, _INSERT_COLS),
+                                ("seq", _TAKE_SEQ, None), ("finish", _FINISH, None)):
+            c = stmt.compile(dialect=self.engine.dialect, column_keys=cols)
+            self._sql[key] = (str(c), c.positiontup, dict(c.params))
+
+    def _hot(self, conn: Connection, key: str, params: dict[str, Any]):
+        sql, order, defaults = self._sql[key]
+        merged = {**defaults, **params}  # literals in the statement (state = 'RUNNING') are parameters too
+        cur = conn.connection.driver_connection.cursor()
+        cur.execute(sql, tuple(merged[n] for n in order) if order else merged)
+        return cur
+
     def _sqlite_setup(self) -> None:
         @event.listens_for(self.engine, "connect")
         def _on_connect(dbapi_conn, _record):
@@ -354,19 +372,20 @@ class StudyDatabase:
 
     # -- the per-trial hot path ----------------------------------------------------------------------------
     def claim_new(self, study_id: int, driver_id: str, n_trials: int, params: dict[str, Any],
-                  origin: str) -> int | None:
-        """Start a trial with sampler-proposed params, unless the study already has ``n_trials`` counted."""
-        def fn(conn: Connection) -> int | None:
-            number = conn.execute(
-                S.studies.update().where(S.studies.c.id == study_id, S.studies.c.n_active < n_trials)
-                .values(next_number=S.studies.c.next_number + 1, n_active=S.studies.c.n_active + 1)
-                .returning(S.studies.c.next_number)).scalar()
-            if number is None:
-                return None
-            conn.execute(S.trials.insert().values(
-                study_id=study_id, number=number - 1, state="RUNNING", params=json.dumps(params), owner=driver_id,
-                origin=origin, attempt=0, counted=True, started_at=time.time()))
-            return number - 1
+                  origin: str) -> tuple[int | None, Peek | None]:
+        """Start a trial with sampler-proposed params, unless the study already has ``n_trials`` counted.
+
+        Returns the trial number (None when the budget is taken) and the study's counters as of that moment.
+        """
+        def fn(conn: Connection) -> tuple[int | None, Peek | None]:
+            r = self._hot(conn, "claim", {"b_sid": study_id, "b_limit": n_trials}).fetchone()
+            if r is None:
+                return None, None
+            next_number, log_seq, n_active, n_waiting = r
+            self._hot(conn, "insert", {"study_id": study_id, "number": next_number - 1, "state": "RUNNING",
+                                       "params": json.dumps(params), "owner": driver_id, "origin": origin,
+                                       "attempt": 0, "counted": True, "started_at": time.time()})
+            return next_number - 1, Peek(log_seq, n_active, n_waiting)
         return self.write(fn)
 
     def claim_waiting(self, study_id: int, driver_id: str, n_trials: int) -> dict[str, Any] | None:
@@ -411,37 +430,45 @@ class StudyDatabase:
                              .values(intermediate=json.dumps(series)))
         self.write(fn)
 
-    def finish(self, study_id: int, number: int, state: str, *, values: list[float] | None = None,
-               metrics: dict[str, Any] | None = None, intermediate: list[list[float]] | None = None,
-               error: str | None = None, tb: str | None = None, requeue: str | None = None,
-               artifacts: dict[str, bytes] | None = None, keep_artifacts: int = 1,
-               mode: str = "min") -> tuple[int, int | None]:
-        """Record how a trial ended; returns ``(finish_seq, requeued_number)``.
+    def finish(self, study_id: int, number: int, state: str, driver_id: str, *,
+               values: list[float] | None = None, metrics: dict[str, Any] | None = None,
+               intermediate: list[list[float]] | None = None, error: str | None = None, tb: str | None = None,
+               requeue: str | None = None, artifacts: dict[str, bytes] | None = None, keep_artifacts: int = 1,
+               mode: str = "min") -> tuple[int, int | None, Peek | None]:
+        """Record how a trial ended; returns ``(finish_seq, requeued_number, counters)``; ``finish_seq`` is -1
+        when the trial was taken over as stale meanwhile (the first ending stands).
 
         ``requeue`` (a reason) fails the trial, uncounts it and queues its configuration again.
         """
-        def fn(conn: Connection) -> tuple[int, int | None]:
-            row = conn.execute(sa.select(S.trials).where(S.trials.c.study_id == study_id,
-                                                         S.trials.c.number == number)).one()
-            if row.state != "RUNNING":  # taken over as stale meanwhile: the first finish stands
-                return -1, None
-            if intermediate:
-                conn.execute(S.trials.update().where(S.trials.c.id == row.id)
-                             .values(intermediate=json.dumps(intermediate), traceback=tb))
-            if requeue is not None:
-                conn.execute(S.trials.update().where(S.trials.c.id == row.id).values(traceback=tb))
-                _, new = self._requeue(conn, study_id, row, requeue, same_attempt=False)
-                return -1, new
-            seq = self._next_seq(conn, study_id)
-            conn.execute(S.trials.update().where(S.trials.c.id == row.id).values(
-                state=state, value=values[0] if values else None,
-                objective_values=json.dumps(values) if values is not None else None,
-                metrics=json.dumps(metrics) if metrics else None, error=error, traceback=tb, owner=None,
-                finished_at=time.time(), finish_seq=seq))
+        inter = json.dumps(intermediate) if intermediate else None
+
+        def requeue_fn(conn: Connection) -> tuple[int, int | None, Peek | None]:
+            row = conn.execute(sa.select(S.trials).where(
+                S.trials.c.study_id == study_id, S.trials.c.number == number, S.trials.c.state == "RUNNING",
+                S.trials.c.owner == driver_id)).first()
+            if row is None:
+                return -1, None, None
+            conn.execute(S.trials.update().where(S.trials.c.id == row.id).values(intermediate=inter, traceback=tb))
+            return -1, self._requeue(conn, study_id, row, requeue, same_attempt=False)[1], None
+
+        def fn(conn: Connection) -> tuple[int, int | None, Peek | None]:
+            seq, n_active, n_waiting = self._hot(conn, "seq", {"b_sid": study_id}).fetchone()
+            done = self._hot(conn, "finish", {
+                "b_sid": study_id, "b_number": number, "b_owner": driver_id, "b_state": state,
+                "b_value": values[0] if values else None,
+                "b_values": json.dumps(values) if values is not None else None,
+                "b_metrics": json.dumps(metrics) if metrics else None, "b_inter": inter, "b_error": error,
+                "b_tb": tb, "b_finished": time.time(), "b_seq": seq}).rowcount
+            if done != 1:
+                raise _TakenOver  # roll back the sequence number taken above
             if artifacts and state == "COMPLETE":
                 self._store_artifacts(conn, study_id, number, artifacts, keep_artifacts, mode)
-            return seq, None
-        return self.write(fn)
+            return seq, None, Peek(seq, n_active, n_waiting)
+
+        try:
+            return self.write(requeue_fn if requeue is not None else fn)
+        except _TakenOver:
+            return -1, None, None
 
     def _owned(self, conn: Connection, study_id: int, driver_id: str) -> list[Any]:
         return conn.execute(sa.select(S.trials).where(S.trials.c.study_id == study_id,
@@ -547,6 +574,31 @@ class StudyDatabase:
     def connection(self) -> Iterator[Connection]:
         with self.engine.connect() as conn:
             yield conn
+
+
+class _TakenOver(Exception):
+    """A finishing trial was failed as stale by another driver first."""
+
+
+# The per-trial statements, built once: SQLAlchemy then only binds parameters and hits its compiled cache.
+_STUDY, _TRIAL = S.studies.c, S.trials.c
+_CLAIM = (S.studies.update()
+          .where(_STUDY.id == sa.bindparam("b_sid"), _STUDY.n_active < sa.bindparam("b_limit"))
+          .values(next_number=_STUDY.next_number + 1, n_active=_STUDY.n_active + 1)
+          .returning(_STUDY.next_number, _STUDY.log_seq, _STUDY.n_active, _STUDY.n_waiting))
+_INSERT = S.trials.insert()
+_INSERT_COLS = ["study_id", "number", "state", "params", "owner", "origin", "attempt", "counted", "started_at"]
+_TAKE_SEQ = (S.studies.update().where(_STUDY.id == sa.bindparam("b_sid"))
+             .values(log_seq=_STUDY.log_seq + 1)
+             .returning(_STUDY.log_seq, _STUDY.n_active, _STUDY.n_waiting))
+_FINISH = (S.trials.update()
+           .where(_TRIAL.study_id == sa.bindparam("b_sid"), _TRIAL.number == sa.bindparam("b_number"),
+                  _TRIAL.state == "RUNNING", _TRIAL.owner == sa.bindparam("b_owner"))
+           .values(state=sa.bindparam("b_state"), value=sa.bindparam("b_value"),
+                   objective_values=sa.bindparam("b_values"), metrics=sa.bindparam("b_metrics"),
+                   intermediate=sa.bindparam("b_inter"), error=sa.bindparam("b_error"),
+                   traceback=sa.bindparam("b_tb"), owner=None, finished_at=sa.bindparam("b_finished"),
+                   finish_seq=sa.bindparam("b_seq")))
 
 
 def _pid_alive(pid: int) -> bool:

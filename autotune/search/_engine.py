@@ -79,6 +79,7 @@ class Engine:
         self.last_seq = 0
         self.best: tuple[float, int] | None = None
         self.counted_done = 0
+        self.snapshot = None  # the study's counters as the last write returned them: saves a read per trial
         self._sync()
         if st.enqueue and self.created:
             self.db.enqueue(self.sid, [self._params_of(c) for c in st.enqueue])
@@ -149,7 +150,7 @@ class Engine:
     def _start(self) -> Job | None:
         from optuna.trial import TrialState
 
-        peek = self.db.peek(self.sid)
+        peek, self.snapshot = self.snapshot or self.db.peek(self.sid), None
         if peek.log_seq > self.last_seq:
             self._sync()
         if peek.n_active >= self.n_trials:
@@ -163,7 +164,7 @@ class Engine:
                 return self._job(claimed["number"], otrial, config, "queue", True, claimed["attempt"])
         otrial = self.ostudy.ask()
         params, config = self.study.space.sample(otrial)
-        number = self.db.claim_new(self.sid, self.driver, self.n_trials, params, self.sampler_name)
+        number, self.snapshot = self.db.claim_new(self.sid, self.driver, self.n_trials, params, self.sampler_name)
         if number is None:  # another driver took the last slot meanwhile
             self.ostudy.tell(otrial, state=TrialState.FAIL)
             return None
@@ -210,8 +211,8 @@ class Engine:
         values = outcome.values
         if state == "PRUNED" and run.intermediate and len(st.metrics) == 1:
             values = [run.intermediate[-1][1]]
-        seq, _ = self.db.finish(
-            self.sid, job.number, state, values=values, metrics=outcome.metrics,
+        seq, _, self.snapshot = self.db.finish(
+            self.sid, job.number, state, self.driver, values=values, metrics=outcome.metrics,
             intermediate=run.intermediate or None, error=outcome.error, tb=outcome.traceback, requeue=requeue,
             artifacts=run.artifacts, keep_artifacts=st.keep_artifacts, mode=st.modes[0])
         if state == "COMPLETE":
@@ -228,14 +229,18 @@ class Engine:
 
     # -- the loop --------------------------------------------------------------------------------------------
     def run(self) -> RunReport:
-        self._open()
         self.jobs: dict[int, Job] = {}
+        inline = self.backend.name == "local" and self.backend.slots == 1 and not self.study.trial_timeout
+        ref = ObjectiveRef(tuple(self.study.metrics), self.study.name) if inline else ObjectiveRef.for_study(self.study)
+        self.backend.start(ref, self)  # workers import the objective while the database is opened
+        try:
+            self._open()
+        except BaseException:
+            self.backend.shutdown(kill=True)
+            raise
         self._last_flush = time.monotonic()
         deadline = time.monotonic() + self.timeout if self.timeout else None
         last_housekeeping = time.monotonic()
-        inline = self.backend.name == "local" and self.backend.slots == 1 and not self.study.trial_timeout
-        ref = ObjectiveRef(tuple(self.study.metrics), self.study.name) if inline else ObjectiveRef.for_study(self.study)
-        self.backend.start(ref, self)
         try:
             while True:
                 out_of_time = deadline is not None and time.monotonic() >= deadline

@@ -22,25 +22,27 @@ PRUNERS = ("none", "median", "asha", "successive_halving", "hyperband")
 
 
 def check_sampler(spec: Any) -> None:
-    import optuna
-
     if isinstance(spec, str):
         if spec not in SAMPLERS:
             raise ConfigError(f"unknown sampler {spec!r}; choose one of {', '.join(SAMPLERS)}, or pass an Optuna "
                               "sampler instance.")
-    elif not isinstance(spec, optuna.samplers.BaseSampler):
+        return
+    import optuna
+
+    if not isinstance(spec, optuna.samplers.BaseSampler):
         raise ConfigError(f"sampler must be a name ({', '.join(SAMPLERS)}) or an optuna.samplers.BaseSampler, but "
                           f"got {spec!r}.")
 
 
 def check_pruner(spec: Any) -> None:
-    import optuna
-
-    if isinstance(spec, str):
-        if spec not in PRUNERS:
+    if spec is None or isinstance(spec, str):
+        if spec is not None and spec not in PRUNERS:
             raise ConfigError(f"unknown pruner {spec!r}; choose one of {', '.join(PRUNERS)}, or pass an Optuna "
                               "pruner instance.")
-    elif spec is not None and not isinstance(spec, optuna.pruners.BasePruner):
+        return
+    import optuna
+
+    if not isinstance(spec, optuna.pruners.BasePruner):
         raise ConfigError(f"pruner must be a name ({', '.join(PRUNERS)}) or an optuna.pruners.BasePruner, but got "
                           f"{spec!r}.")
 
