@@ -41,8 +41,12 @@ class Progress:
         if self.tty:
             self.tick(engine, force=True)
             return
-        what = f"value {values[0]:.6g}" if state == "COMPLETE" and values and len(values) == 1 else (
-            f"values {values}" if state == "COMPLETE" else (error or state.lower()))
+        if state == "COMPLETE":
+            what = f"value {values[0]:.6g}" if len(values) == 1 else f"values {values}"
+        elif state == "PRUNED":
+            what = f"pruned at {values[0]:.6g}" if values else "pruned"
+        else:
+            what = error or state.lower()
         total = f"/{self.total}" if self.total else ""
         print(f"[{self.name}] trial {number} {state}: {what} | {engine.counted_done}{total} done | "
               f"{self._best(engine)}", file=self.stream, flush=True)

@@ -157,7 +157,6 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--name", help="which study, when the file declares several")
     storage(r)
     r.add_argument("--backend", help="local (default: the study's)")
-    r.add_argument("--ray-address", help="Ray cluster address (with --backend ray)")
     r.add_argument("--n-trials", type=int, help="the study's total number of finished trials")
     r.add_argument("--parallelism", type=int, help="trials at once")
     r.add_argument("--timeout", help="stop starting trials after this long, e.g. 30m, 2h, 90s")

@@ -116,7 +116,9 @@ class Study:
         self.max_retries = _check_int("max_retries", max_retries, 0)
         self.keep_artifacts = _check_int("keep_artifacts", keep_artifacts, 0)
         self.stale_after = float(stale_after)
-        self.enqueue = [dict(c) for c in (enqueue or [])]
+        self.enqueue = list(enqueue or [])
+        for i, config in enumerate(self.enqueue):
+            self.space.check_config(config, f"enqueue[{i}]")
         self.storage = storage
         self._source: tuple[str, str] | None = None  # (study file, module attribute), set by the loader
 

@@ -96,8 +96,9 @@ def test_workers_die_with_their_driver(tmp_path, sqlite_url):
     assert _wait_for(lambda: not any(_alive(p) for p in workers), timeout=10)
 
 
-def test_ctrl_c_exits_130_and_leaves_nothing_running(tmp_path, storage):
-    write_study(tmp_path, SLOW.replace("PAR", "2"))
+@pytest.mark.parametrize("par", [1, 2])
+def test_ctrl_c_exits_130_and_leaves_nothing_running(tmp_path, storage, par):
+    write_study(tmp_path, SLOW.replace("PAR", str(par)))
     proc = _start_driver(tmp_path, storage)
     assert _wait_for(lambda: _complete(storage) >= 3)
     proc.send_signal(signal.SIGINT)

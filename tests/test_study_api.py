@@ -196,3 +196,17 @@ def test_metrics_values_must_be_numbers():
     out = parse_result({"a": 1, "b": float("inf")}, ["a", "b"])
     assert out.state == "FAIL" and not out.contract_error and out.error == "returned inf for 'b'"
     assert math.isclose(parse_result(__import__("numpy").float32(0.5), ["loss"]).values[0], 0.5)
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"x": 9.0, "n": 1, "act": "relu"}, "enqueue[0]: 'x' = 9.0 is outside its domain uniform(-5.0, 5.0)"),
+    ({"x": 1.0, "act": "relu"}, "has no value for 'n'"),
+    ({"x": 1.0, "n": 1, "act": "relu", "y": 2}, "sets ['y'], which the space does not search"),
+    ({"x": 1.0, "n": 1, "act": "gelu"}, "'act' = 'gelu' is outside its domain choice(['relu', 'tanh'])"),
+])
+def test_enqueued_configurations_are_checked_against_the_space(config, message):
+    from autotune.errors import SpaceError
+
+    with pytest.raises(SpaceError) as info:
+        make(enqueue=[config])
+    assert message in str(info.value)

@@ -33,6 +33,9 @@ class Handler(Protocol):
 
     def on_artifact(self, job: Job, name: str, data: bytes) -> None: ...
 
+    def objective_running(self, running: bool = True):  # a context manager: Ctrl-C may interrupt inside it
+        ...
+
 
 @dataclass(frozen=True)
 class ObjectiveRef:

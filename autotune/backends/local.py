@@ -57,7 +57,9 @@ class InProcessBackend(Backend):
         job = self.pending.pop()
         trial = Trial(job.number, job.config, _DirectChannel(self, job), study_name=self.ref.study_name,
                       device=job.device, attempt=job.attempt)
-        return [(job, run_objective(self.objective, trial, list(self.ref.metrics)))]
+        with self.handler.objective_running():
+            outcome = run_objective(self.objective, trial, list(self.ref.metrics))
+        return [(job, outcome)]
 
 
 # -- worker processes --------------------------------------------------------------------------------------

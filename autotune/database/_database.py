@@ -108,7 +108,6 @@ class StudyDatabase:
                 self.created_file = os.path.abspath(path)
             kwargs["connect_args"] = {"timeout": 60}
         else:
-            kwargs["pool_pre_ping"] = True
             if self.dialect == "postgresql":
                 kwargs["connect_args"] = {"connect_timeout": 10}
                 if parsed.drivername == "postgresql":  # psycopg 3 is the driver autotune installs
@@ -167,7 +166,7 @@ class StudyDatabase:
             try:
                 return fn()
             except OperationalError as exc:
-                if _is_contention(exc) and time.monotonic() < deadline:
+                if (_is_contention(exc) or exc.connection_invalidated) and time.monotonic() < deadline:
                     time.sleep(delay * (1 + random.random()))
                     delay = min(delay * 2, 1.0)
                     continue

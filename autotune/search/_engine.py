@@ -7,6 +7,7 @@ row says something new finished. The database is the source of truth; the mirror
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import threading
@@ -177,6 +178,10 @@ class Engine:
                    engine_state=_Running(otrial, origin, queued))
 
     def on_report(self, job: Job, step: int, value: float) -> bool:
+        with self.objective_running(False):
+            return self._on_report(job, step, value)
+
+    def _on_report(self, job: Job, step: int, value: float) -> bool:
         run: _Running = job.engine_state
         run.intermediate.append([step, value])
         run.dirty = True
@@ -228,7 +233,39 @@ class Engine:
             self.progress.trial_done(job.number, state, values, outcome.error, self)
 
     # -- the loop --------------------------------------------------------------------------------------------
+    # -- Ctrl-C: raised inside an in-process objective at once, elsewhere at the next safe point ----------
+    def _on_sigint(self, signum, frame) -> None:
+        self._sigint = True
+        if self._in_objective:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def objective_running(self, running: bool = True):
+        """Backends that run the objective in this process mark it, so that Ctrl-C interrupts the objective
+        but never a database call (drivers turn an interrupted query into an unrelated error)."""
+        before, self._in_objective = self._in_objective, running
+        try:
+            if running and self._sigint:
+                raise KeyboardInterrupt
+            yield
+        finally:
+            self._in_objective = before
+
+    def _check_sigint(self) -> None:
+        if self._sigint:
+            raise KeyboardInterrupt
+
     def run(self) -> RunReport:
+        self._sigint = self._in_objective = False
+        main = threading.current_thread() is threading.main_thread()
+        old = signal.signal(signal.SIGINT, self._on_sigint) if main else None
+        try:
+            return self._run()
+        finally:
+            if old is not None:
+                signal.signal(signal.SIGINT, old)
+
+    def _run(self) -> RunReport:
         self.jobs: dict[int, Job] = {}
         inline = self.backend.name == "local" and self.backend.slots == 1 and not self.study.trial_timeout
         ref = ObjectiveRef(tuple(self.study.metrics), self.study.name) if inline else ObjectiveRef.for_study(self.study)
@@ -246,6 +283,7 @@ class Engine:
                 out_of_time = deadline is not None and time.monotonic() >= deadline
                 if out_of_time:
                     self.report.timed_out = True
+                self._check_sigint()
                 while not out_of_time and self.backend.free_slots() > 0:
                     job = self._start()
                     if job is None:
@@ -263,6 +301,7 @@ class Engine:
                 for job, outcome in self.backend.wait(TICK):
                     self.jobs.pop(job.number, None)
                     self._finish(job, outcome)
+                self._check_sigint()
                 now = time.monotonic()
                 if now - last_housekeeping > self.heartbeat_every:
                     last_housekeeping = now
@@ -288,20 +327,16 @@ class Engine:
         return not any(r.state == "RUNNING" for r in self.db.running(self.sid))
 
     def _abandon(self, requeue_reason: str | None) -> None:
-        """Leave nothing of this driver RUNNING: requeue (Ctrl-C) or release (an aborted run) its trials."""
-        old = signal.signal(signal.SIGINT, signal.SIG_IGN) if threading.current_thread() is threading.main_thread() \
-            else None
-        try:
-            self.backend.shutdown(kill=True)
-            if requeue_reason is None:
-                self.db.release_owned(self.sid, self.driver)
-                if self.created and not self.db.all_trials(self.sid):
-                    self.db.delete_study(self.sid)
-            else:
-                self.db.requeue_owned(self.sid, self.driver, requeue_reason)
-        finally:
-            if old is not None:
-                signal.signal(signal.SIGINT, old)
+        """Leave nothing of this driver RUNNING: requeue (Ctrl-C) or release (an aborted run) its trials.
+        A second Ctrl-C meanwhile only sets the flag again: the clean-up is a few quick writes."""
+        self._in_objective = False
+        self.backend.shutdown(kill=True)
+        if requeue_reason is None:
+            self.db.release_owned(self.sid, self.driver)
+            if self.created and not self.db.all_trials(self.sid):
+                self.db.delete_study(self.sid)
+        else:
+            self.db.requeue_owned(self.sid, self.driver, requeue_reason)
 
     def _close(self) -> None:
         self._stop_beat.set()

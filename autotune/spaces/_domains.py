@@ -44,6 +44,10 @@ class Domain:
         """Ask an Optuna trial for a value of this domain."""
         raise NotImplementedError
 
+    def contains(self, value: Any) -> bool:
+        """Whether ``value`` is a value of this domain (used to check enqueued configurations)."""
+        raise NotImplementedError
+
     def grid_values(self, name: str) -> list[Any]:
         raise SpaceError(f"the grid sampler needs discrete parameters, but '{name}' is {self!r}; "
                          "give it a `step`, or use `choice`.")
@@ -99,6 +103,9 @@ class Float(Domain):
     def suggest(self, otrial, name: str) -> float:
         return otrial.suggest_float(name, self.low, self.high, log=self.log, step=self.step)
 
+    def contains(self, value: Any) -> bool:
+        return isinstance(value, numbers.Real) and not isinstance(value, bool) and self.low <= value <= self.high
+
     def grid_values(self, name: str) -> list[Any]:
         if self.step is None:
             return super().grid_values(name)
@@ -146,6 +153,10 @@ class Int(Domain):
     def suggest(self, otrial, name: str) -> int:
         return otrial.suggest_int(name, self.low, self.high, log=self.log, step=self.step)
 
+    def contains(self, value: Any) -> bool:
+        return (isinstance(value, numbers.Integral) and not isinstance(value, bool)
+                and self.low <= value <= self.high and (value - self.low) % self.step == 0)
+
     def grid_values(self, name: str) -> list[Any]:
         return list(range(self.low, self.high + 1, self.step))
 
@@ -186,6 +197,9 @@ class Categorical(Domain):
     def suggest(self, otrial, name: str) -> Any:
         return otrial.suggest_categorical(name, self.categories)
 
+    def contains(self, value: Any) -> bool:
+        return value in self.values
+
     def grid_values(self, name: str) -> list[Any]:
         return list(self.categories)
 
@@ -222,6 +236,9 @@ class Conditional(Domain):
 
     def suggest(self, otrial, name: str) -> str:
         return otrial.suggest_categorical(name, tuple(self.branches))
+
+    def contains(self, value: Any) -> bool:
+        return value in self.branches
 
     def __repr__(self) -> str:
         return f"choice({ {k: dict(v.domains) for k, v in self.branches.items()}!r})"

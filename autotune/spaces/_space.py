@@ -111,6 +111,31 @@ class Space:
         walk(self)
         return config
 
+    def check_config(self, config: dict[str, Any], what: str = "configuration") -> None:
+        """Refuse a configuration that misses an active parameter, has an unknown one, or a value outside its
+        domain; the message names the parameter, the value and the domain."""
+        if not isinstance(config, dict):
+            raise SpaceError(f"{what} must be a dict of parameter values, but got {config!r}.")
+        active: set[str] = set()
+
+        def walk(space: Space) -> None:
+            for name, dom in space.domains.items():
+                if isinstance(dom, Fixed):
+                    continue
+                active.add(name)
+                if name not in config:
+                    raise SpaceError(f"{what} {config!r} has no value for '{name}' ({dom!r}).")
+                if not dom.contains(config[name]):
+                    raise SpaceError(f"{what}: '{name}' = {config[name]!r} is outside its domain {dom!r}.")
+                if isinstance(dom, Conditional):
+                    walk(dom.branches[config[name]])
+
+        walk(self)
+        extra = set(config) - active - {n for n, d in self._flat.items() if isinstance(d, Fixed)}
+        if extra:
+            raise SpaceError(f"{what} {config!r} sets {sorted(extra)}, which the space does not search "
+                             "(or which belong to a branch not chosen).")
+
     def distributions_for(self, params: dict[str, Any]) -> dict[str, Any]:
         """Optuna distributions of the parameters present in ``params`` (the active branch)."""
         return {name: self._flat[name].distribution() for name in params}
