@@ -143,6 +143,33 @@ def cmd_best(args) -> int:
     return 0
 
 
+def cmd_dashboard(args) -> int:
+    from autotune.result import Result
+
+    try:
+        import optuna_dashboard
+    except ImportError:
+        raise AutotuneError("autotune dashboard needs optuna-dashboard: pip install 'autotune[dashboard]' "
+                            "(or pip install optuna-dashboard).") from None
+    study = Result(_open(args), args.name).to_optuna()
+    print(f"serving study '{args.name}' ({len(study.trials)} finished trials, a snapshot) at "
+          f"http://{args.host}:{args.port}/ ; Ctrl-C stops it.", flush=True)
+    optuna_dashboard.run_server(study._storage, host=args.host, port=args.port)
+    return 0
+
+
+def cmd_db_upgrade(args) -> int:
+    from autotune.database import StudyDatabase, mask_url
+
+    url = _storage(args)
+    before, after = StudyDatabase.upgrade(url)
+    if before == after:
+        print(f"{mask_url(url)} is at schema version {after}; nothing to do.")
+    else:
+        print(f"upgraded {mask_url(url)} from schema version {before} to {after}.")
+    return 0
+
+
 # -- the parser and the error handler --------------------------------------------------------------------------
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="autotune", description="Hyperparameter search that never loses a trial.")
@@ -182,6 +209,19 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true")
     b.add_argument("--export", metavar="DIR", help="write the best trial's artifacts into DIR")
     b.set_defaults(fn=cmd_best)
+
+    dash = sub.add_parser("dashboard", help="serve optuna-dashboard on a snapshot of the study")
+    dash.add_argument("name")
+    storage(dash)
+    dash.add_argument("--host", default="127.0.0.1")
+    dash.add_argument("--port", type=int, default=8080)
+    dash.set_defaults(fn=cmd_dashboard)
+
+    d = sub.add_parser("db", help="study database maintenance")
+    dsub = d.add_subparsers(dest="db_command", required=True)
+    up = dsub.add_parser("upgrade", help="migrate the study database to this autotune's schema version")
+    storage(up)
+    up.set_defaults(fn=cmd_db_upgrade)
     return p
 
 

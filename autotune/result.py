@@ -152,6 +152,48 @@ class Result:
             fh.write(data)
         return path
 
+    def load_object(self, name: str, *, trust: bool = False, trial: int | None = None) -> Any:
+        """Unpickle an object saved with ``trial.save_object`` (the best trial's, by default).
+
+        Unpickling runs whatever code the pickle names, and anyone who can write to a shared study database can
+        put a pickle there: pass ``trust=True`` only for a database you trust.
+        """
+        import pickle
+
+        if trust is not True:
+            raise StorageError(f"load_object('{name}') unpickles data from {self.db.shown_url}, which runs code "
+                               "that anyone able to write to that database could have put there; pass trust=True "
+                               "if you trust it, or use best_artifact() to get the file without loading it.")
+        number = self.best_trial.number if trial is None else trial
+        return pickle.loads(self.db.load_artifact(self.row.id, number, name))
+
+    def to_optuna(self):
+        """An ``optuna.Study`` (in memory) holding this study's finished trials, for existing Optuna code:
+        visualisation, importance, or optuna-dashboard."""
+        import optuna
+        from optuna.trial import TrialState
+
+        from autotune.spaces import Space
+
+        space = self.space or Space.from_dict(self.row.space)
+        directions = ["minimize" if m == "min" else "maximize" for m in self.modes]
+        study = optuna.create_study(directions=directions, study_name=self.name)
+        frozen = []
+        for t in self.trials:
+            if t.state not in ("COMPLETE", "PRUNED", "FAIL"):
+                continue
+            state = TrialState[t.state]
+            values = t.values if state == TrialState.COMPLETE else None
+            if state == TrialState.PRUNED and t.value is not None and len(self.metrics) == 1:
+                values = [t.value]
+            frozen.append(optuna.trial.create_trial(
+                state=state, values=values, params=t.params, distributions=space.distributions_for(t.params),
+                intermediate_values={int(s): v for s, v in t.intermediate}, user_attrs={
+                    "autotune_number": t.number, "origin": t.origin, **({"error": t.error} if t.error else {}),
+                    **{k: v for k, v in t.metrics.items() if k not in self.metrics}}))
+        study.add_trials(frozen)
+        return study
+
     def export_best(self, folder: str | os.PathLike) -> list[str]:
         """Write every artifact of the best trial under ``folder``; returns the paths written."""
         return [self.best_artifact(n, dest=folder) for n in self.artifact_names()]

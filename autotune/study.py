@@ -75,6 +75,7 @@ class Study:
         stale_after: float = 60.0,
         enqueue: list[dict[str, Any]] | None = None,
         storage: str | None = None,
+        artifact_store: str | None = None,
     ) -> None:
         from autotune.backends import BACKENDS
         from autotune.search import check_pruner, check_sampler
@@ -120,6 +121,10 @@ class Study:
         for i, config in enumerate(self.enqueue):
             self.space.check_config(config, f"enqueue[{i}]")
         self.storage = storage
+        if artifact_store is not None and (not isinstance(artifact_store, str) or "://" not in artifact_store):
+            raise ConfigError(f"`artifact_store` must be an fsspec URL such as 'file:///shared/autotune' or "
+                              f"'s3://bucket/prefix', but got {artifact_store!r}.")
+        self.artifact_store = artifact_store  # None: artifacts go into the study database
         self._source: tuple[str, str] | None = None  # (study file, module attribute), set by the loader
 
     def run(self, storage: str | None = None, backend: str | None = None, n_trials: int | None = None, *,

@@ -38,7 +38,9 @@ def test_many_drivers_opening_a_new_database_at_once_create_it_once(storage):
     for t in threads:
         t.join()
     assert errors == []
-    assert dump(storage)["autotune_meta"] == ["('schema_version', '1')"]
+    from autotune.database._schema import SCHEMA_VERSION
+
+    assert dump(storage)["autotune_meta"] == [f"('schema_version', '{SCHEMA_VERSION}')"]
 
 
 def test_claims_never_exceed_the_budget_under_concurrency(storage):

@@ -8,7 +8,6 @@ PostgreSQL row locks) is retried with backoff here, so callers never see "databa
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import random
@@ -25,6 +24,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError, OperationalError
 
 from autotune.database import _schema as S
+from autotune.database._artifacts import delete_location, read_location, sha256
 from autotune.errors import StorageError
 
 DEFAULT_STORAGE = "sqlite:///autotune.db"
@@ -81,7 +81,7 @@ class Peek:
 class StudyDatabase:
     """All reads and writes of studies, trials, drivers and artifacts, over one SQLAlchemy engine."""
 
-    def __init__(self, url: str = DEFAULT_STORAGE, *, create: bool = True) -> None:
+    def __init__(self, url: str = DEFAULT_STORAGE, *, create: bool = True, _upgrading: bool = False) -> None:
         self.url = url
         self.shown_url = mask_url(url)
         self.created_file: str | None = None  # the SQLite file this process created, removed on a clean abort
@@ -120,7 +120,8 @@ class StudyDatabase:
         if self.dialect == "sqlite":
             self._sqlite_setup()
         self._compile_hot()
-        self._open(create)
+        if not _upgrading:
+            self._open(create)
 
     # -- connection plumbing -------------------------------------------------------------------------------
     def _compile_hot(self) -> None:
@@ -211,7 +212,7 @@ class StudyDatabase:
                                    "(pip install -U autotune).")
             if found < S.SCHEMA_VERSION:
                 raise StorageError(f"the study database {self.shown_url} has the older schema version {found}; "
-                                   "run `autotune db upgrade` first.")
+                                   f"run `autotune db upgrade --storage URL` to bring it to {S.SCHEMA_VERSION}.")
 
         for tries in range(5):
             try:
@@ -221,6 +222,32 @@ class StudyDatabase:
                 if tries == 4:
                     raise self._fail(exc, "open") from None
                 time.sleep(0.05 * (tries + 1))
+
+    @classmethod
+    def upgrade(cls, url: str) -> tuple[int, int]:
+        """Apply every pending migration in one transaction; returns ``(from_version, to_version)``."""
+        from autotune.database._migrations import MIGRATIONS, pending
+
+        db = cls(url, create=False, _upgrading=True)
+
+        def fn(conn: Connection) -> tuple[int, int]:
+            if db.dialect == "postgresql":
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7204911)")
+            if not sa.inspect(conn).has_table(S.meta.name):
+                raise StorageError(f"{db.shown_url} holds no autotune studies; nothing to upgrade.")
+            found = int(conn.execute(sa.select(S.meta.c.value).where(S.meta.c.key == "schema_version")).scalar())
+            if found > S.SCHEMA_VERSION:
+                raise StorageError(f"the study database {db.shown_url} has schema version {found}, newer than "
+                                   f"this autotune understands ({S.SCHEMA_VERSION}); upgrade autotune instead.")
+            for version in pending(found):
+                MIGRATIONS[version](conn, db.dialect)
+                conn.execute(S.meta.update().where(S.meta.c.key == "schema_version").values(value=str(version)))
+            return found, max(found, S.SCHEMA_VERSION)
+
+        try:
+            return db.write(fn, "upgrade")
+        finally:
+            db.close()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -286,6 +313,8 @@ class StudyDatabase:
 
     def delete_study(self, study_id: int) -> None:
         def fn(conn: Connection) -> None:
+            conn.execute(S.artifact_chunks.delete().where(S.artifact_chunks.c.artifact_id.in_(
+                sa.select(S.artifacts.c.id).where(S.artifacts.c.study_id == study_id))))
             for table in (S.artifacts, S.trials, S.drivers):
                 conn.execute(table.delete().where(table.c.study_id == study_id))
             conn.execute(S.studies.delete().where(S.studies.c.id == study_id))
@@ -461,13 +490,16 @@ class StudyDatabase:
             if done != 1:
                 raise _TakenOver  # roll back the sequence number taken above
             if artifacts and state == "COMPLETE":
-                self._store_artifacts(conn, study_id, number, artifacts, keep_artifacts, mode)
+                dropped.extend(self._store_artifacts(conn, study_id, number, artifacts, keep_artifacts, mode))
             return seq, None, Peek(seq, n_active, n_waiting)
 
+        dropped: list[str] = []
         try:
-            return self.write(requeue_fn if requeue is not None else fn)
+            out = self.write(requeue_fn if requeue is not None else fn)
         except _TakenOver:
             return -1, None, None
+        _delete_external(dropped)
+        return out
 
     def _owned(self, conn: Connection, study_id: int, driver_id: str) -> list[Any]:
         return conn.execute(sa.select(S.trials).where(S.trials.c.study_id == study_id,
@@ -529,22 +561,42 @@ class StudyDatabase:
             .order_by(order, S.trials.c.number).limit(1)).first())
 
     # -- artifacts -----------------------------------------------------------------------------------------
-    def _store_artifacts(self, conn: Connection, study_id: int, number: int, data: dict[str, bytes],
-                         keep: int, mode: str) -> None:
+    def _store_artifacts(self, conn: Connection, study_id: int, number: int, data: dict[str, Any],
+                         keep: int, mode: str) -> list[str]:
+        """Record a trial's artifacts (bytes go into chunks; a ``(location, size, sha256)`` tuple was already
+        written to an external store), then drop those of trials beyond the best ``keep``. Returns external
+        locations to delete once the transaction commits."""
         now = time.time()
-        conn.execute(S.artifacts.insert(), [
-            dict(study_id=study_id, trial_number=number, name=name, size=len(blob),
-                 sha256=hashlib.sha256(blob).hexdigest(), data=blob, created_at=now)
-            for name, blob in data.items()])
+        for name, blob in data.items():
+            if isinstance(blob, tuple):
+                location, size, digest = blob
+            else:
+                location, size, digest = None, len(blob), sha256(blob)
+            aid = conn.execute(S.artifacts.insert().values(
+                study_id=study_id, trial_number=number, name=name, size=size, sha256=digest, location=location,
+                created_at=now).returning(S.artifacts.c.id)).scalar_one()
+            if location is None:
+                chunks = [blob[k:k + S.CHUNK_SIZE] for k in range(0, len(blob), S.CHUNK_SIZE)] or [b""]
+                conn.execute(S.artifact_chunks.insert(), [
+                    {"artifact_id": aid, "idx": k, "data": c} for k, c in enumerate(chunks)])
+        if keep <= 0:
+            return []
         holders = conn.execute(
             sa.select(S.trials.c.number, S.trials.c.value).where(
                 S.trials.c.study_id == study_id, S.trials.c.number.in_(
                     sa.select(S.artifacts.c.trial_number).where(S.artifacts.c.study_id == study_id)))).all()
-        if keep > 0 and len(holders) > keep:
-            ranked = sorted(holders, key=lambda r: (r.value if mode == "min" else -r.value, r.number))
-            drop = [r.number for r in ranked[keep:]]
-            conn.execute(S.artifacts.delete().where(S.artifacts.c.study_id == study_id,
-                                                    S.artifacts.c.trial_number.in_(drop)))
+        if len(holders) <= keep:
+            return []
+        ranked = sorted(holders, key=lambda r: (r.value if mode == "min" else -r.value, r.number))
+        return self._drop_artifacts(conn, study_id, [r.number for r in ranked[keep:]])
+
+    def _drop_artifacts(self, conn: Connection, study_id: int, numbers: list[int]) -> list[str]:
+        doomed = conn.execute(sa.select(S.artifacts.c.id, S.artifacts.c.location).where(
+            S.artifacts.c.study_id == study_id, S.artifacts.c.trial_number.in_(numbers))).all()
+        ids = [r.id for r in doomed]
+        conn.execute(S.artifact_chunks.delete().where(S.artifact_chunks.c.artifact_id.in_(ids)))
+        conn.execute(S.artifacts.delete().where(S.artifacts.c.id.in_(ids)))
+        return [r.location for r in doomed if r.location]
 
     def artifact_names(self, study_id: int, number: int) -> list[str]:
         return list(self.read(lambda c: c.execute(
@@ -553,18 +605,26 @@ class StudyDatabase:
             .order_by(S.artifacts.c.name)).scalars()))
 
     def load_artifact(self, study_id: int, number: int, name: str) -> bytes:
-        """An artifact's bytes, refused if its SHA-256 no longer matches what was stored."""
-        r = self.read(lambda c: c.execute(
-            sa.select(S.artifacts.c.data, S.artifacts.c.sha256).where(
+        """An artifact's bytes, refused if their SHA-256 no longer matches what was recorded."""
+        def fn(c: Connection):
+            meta = c.execute(sa.select(S.artifacts).where(
                 S.artifacts.c.study_id == study_id, S.artifacts.c.trial_number == number,
-                S.artifacts.c.name == name)).first())
-        if r is None:
+                S.artifacts.c.name == name)).first()
+            if meta is None or meta.location:
+                return meta, None
+            chunks = c.execute(sa.select(S.artifact_chunks.c.data).where(
+                S.artifact_chunks.c.artifact_id == meta.id).order_by(S.artifact_chunks.c.idx)).scalars()
+            return meta, b"".join(bytes(x) for x in chunks)
+
+        meta, data = self.read(fn)
+        if meta is None:
             names = self.artifact_names(study_id, number)
             raise StorageError(f"trial {number} has no artifact named '{name}'"
                                + (f"; it has: {', '.join(names)}." if names else "; it saved none (or they were "
                                   "dropped by keep_artifacts)."))
-        data = bytes(r.data)
-        if hashlib.sha256(data).hexdigest() != r.sha256:
+        if meta.location:
+            data = read_location(meta.location)
+        if len(data) != meta.size or sha256(data) != meta.sha256:
             raise StorageError(f"artifact '{name}' of trial {number} fails its SHA-256 check: it was changed after "
                                "it was stored. Refusing to return it.")
         return data
@@ -573,6 +633,15 @@ class StudyDatabase:
     def connection(self) -> Iterator[Connection]:
         with self.engine.connect() as conn:
             yield conn
+
+
+def _delete_external(locations: list[str]) -> None:
+    """Remove artifact files of trials that fell out of the best ``keep_artifacts`` (best effort)."""
+    if not locations:
+        return
+    for loc in locations:
+        with contextlib.suppress(Exception):
+            delete_location(loc)
 
 
 class _TakenOver(Exception):

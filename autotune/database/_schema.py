@@ -10,6 +10,7 @@ reading finishes in commit order: a driver catching up on other drivers' trials 
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -24,7 +25,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: artifacts stored in chunks (or at an fsspec location); see _migrations.py
 
 metadata = MetaData()
 
@@ -91,9 +92,18 @@ artifacts = Table(
     Column("study_id", Integer, ForeignKey("autotune_studies.id", ondelete="CASCADE"), nullable=False),
     Column("trial_number", Integer, nullable=False),
     Column("name", String(512), nullable=False),
-    Column("size", Integer, nullable=False),
+    Column("size", BigInteger, nullable=False),
     Column("sha256", String(64), nullable=False),
-    Column("data", LargeBinary, nullable=False),
+    Column("location", Text),                     # an fsspec URL; NULL: the bytes are in artifact_chunks
     Column("created_at", Float, nullable=False),
     UniqueConstraint("study_id", "trial_number", "name", name="uq_artifact"),
+)
+
+CHUNK_SIZE = 1 << 20  # 1 MiB: large models never need one huge value (MySQL's packet limit, PostgreSQL's memory)
+
+artifact_chunks = Table(
+    "autotune_artifact_chunks", metadata,
+    Column("artifact_id", Integer, ForeignKey("autotune_artifacts.id", ondelete="CASCADE"), primary_key=True),
+    Column("idx", Integer, primary_key=True, autoincrement=False),
+    Column("data", LargeBinary, nullable=False),
 )

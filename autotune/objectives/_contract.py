@@ -171,6 +171,13 @@ class Trial:
             raise AutotuneError(f"save_artifact: data must be bytes, str or a path, but got {_describe(data)}.")
         self._channel.artifact(name, payload)
 
+    def save_object(self, name: str, obj: Any) -> None:
+        """Keep a Python object (pickled) with this trial. Reading it back unpickles, which runs code: autotune
+        does that only when the reader passes ``trust=True`` (``Result.load_object``)."""
+        import pickle
+
+        self.save_artifact(name, pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+
     def __repr__(self) -> str:
         return f"Trial(number={self.number}, config={self.config!r})"
 

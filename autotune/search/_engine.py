@@ -18,6 +18,7 @@ from typing import Any
 
 from autotune.backends import Backend, Job, ObjectiveRef
 from autotune.database import StudyDatabase
+from autotune.database._artifacts import FsspecArtifactStore, sha256
 from autotune.database._database import FINISHED
 from autotune.errors import ObjectiveContractError
 from autotune.objectives import Outcome
@@ -74,6 +75,7 @@ class Engine:
         directions = ["minimize" if m == "min" else "maximize" for m in st.modes]
         self.ostudy = optuna.create_study(directions=directions, sampler=self.sampler,
                                           pruner=make_pruner(st.pruner), study_name=st.name)
+        self.store = FsspecArtifactStore(st.artifact_store) if st.artifact_store else None
         self.driver = self.db.register_driver(self.sid)
         self.db.fail_stale(self.sid, st.stale_after)
         self.known: set[int] = set()
@@ -216,10 +218,14 @@ class Engine:
         values = outcome.values
         if state == "PRUNED" and run.intermediate and len(st.metrics) == 1:
             values = [run.intermediate[-1][1]]
+        artifacts = run.artifacts
+        if artifacts and state == "COMPLETE" and self.store is not None:
+            artifacts = {name: (self.store.put(f"{st.name}/{job.number}/{name}", blob), len(blob), sha256(blob))
+                         for name, blob in artifacts.items()}
         seq, _, self.snapshot = self.db.finish(
             self.sid, job.number, state, self.driver, values=values, metrics=outcome.metrics,
             intermediate=run.intermediate or None, error=outcome.error, tb=outcome.traceback, requeue=requeue,
-            artifacts=run.artifacts, keep_artifacts=st.keep_artifacts, mode=st.modes[0])
+            artifacts=artifacts, keep_artifacts=st.keep_artifacts, mode=st.modes[0])
         if state == "COMPLETE":
             self.ostudy.tell(run.otrial, outcome.values)
         else:

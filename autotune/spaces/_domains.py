@@ -170,12 +170,12 @@ class Categorical(Domain):
 
     kind = "choice"
 
-    def __init__(self, values: list[Any]) -> None:
+    def __init__(self, values: list[Any], *, by_index: bool | None = None) -> None:
         values = list(values)
         if not values:
             raise SpaceError("choice: the list of values is empty; give at least one value.")
         self.values = tuple(values)
-        self.by_index = not all(isinstance(v, _PRIMITIVES) for v in values)
+        self.by_index = not all(isinstance(v, _PRIMITIVES) for v in values) if by_index is None else by_index
         self._frozen = True
 
     @property
@@ -187,7 +187,9 @@ class Categorical(Domain):
         return self.values[stored] if self.by_index else stored
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": "choice", "values": [repr(v) for v in self.values] if self.by_index else list(self.values)}
+        if self.by_index:
+            return {"kind": "choice", "values": [repr(v) for v in self.values], "by_index": True}
+        return {"kind": "choice", "values": list(self.values)}
 
     def distribution(self):
         from optuna.distributions import CategoricalDistribution

@@ -151,5 +151,29 @@ class Space:
         """The kinds of domain in the space ('float', 'randint', 'choice', 'conditional')."""
         return {d.kind for d in self._flat.values() if not isinstance(d, Fixed)}
 
+    @classmethod
+    def from_dict(cls, described: dict[str, Any]) -> Space:
+        """Rebuild a space from :meth:`to_dict` (as stored in the study database). Choices of non-primitive
+        values come back as choices of their ``repr`` strings, proposed by index as before."""
+        return cls({name: _domain_from_dict(d) for name, d in described.items()})
+
     def __repr__(self) -> str:
         return f"Space({self.domains!r})"
+
+
+def _domain_from_dict(d: dict[str, Any]) -> Domain:
+    from autotune.spaces import _domains as D
+
+    kind = d["kind"]
+    if kind in ("uniform", "loguniform"):
+        return D.Float(d["low"], d["high"], log=kind == "loguniform", step=d.get("step"))
+    if kind == "randint":
+        return D.Int(d["low"], d["high"], step=d.get("step", 1), log=d.get("log", False))
+    if kind == "choice":
+        return D.Categorical(d["values"], by_index=d.get("by_index", False))
+    if kind == "conditional":
+        return D.Conditional({k: {n: _domain_from_dict(v) for n, v in sub.items()}
+                              for k, sub in d["branches"].items()})
+    if kind == "fixed":
+        return D.Fixed(d["value"])
+    raise SpaceError(f"unknown domain kind {kind!r} in a stored space; upgrade autotune.")

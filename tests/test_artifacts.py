@@ -1,0 +1,166 @@
+"""Best-model artifacts: stored with the study (chunked) or under an fsspec URL, checksummed, pruned to the best
+k, exported from the database alone, never unpickled without trust; and the schema migration that chunked them."""
+
+import os
+import pickle
+
+import pytest
+import sqlalchemy as sa
+
+import autotune as at
+from autotune.errors import StorageError
+from tests.conftest import cli, write_study
+
+BIG = 2_500_000  # bytes: three 1 MiB chunks
+
+
+def _study(**kw):
+    def objective(config, trial):
+        trial.save_artifact("model.bin", bytes([trial.number % 256]) * BIG)
+        trial.save_object("model.pkl", {"x": config["x"]})
+        return config["x"]
+
+    kw.setdefault("n_trials", 4)
+    return at.Study(name="art", space={"x": at.uniform(0, 1)}, objective=objective, sampler="random", seed=0, **kw)
+
+
+def _tamper(url):
+    eng = sa.create_engine(url)
+    with eng.begin() as c:
+        c.execute(sa.text("UPDATE autotune_artifact_chunks SET data = :d WHERE idx = 1"), {"d": b"evil" * 10})
+    eng.dispose()
+
+
+def test_large_artifacts_are_chunked_and_verified(storage):
+    result = _study().run(storage=storage)
+    data = open(result.best_artifact("model.bin"), "rb").read()
+    assert data == bytes([result.best_trial.number]) * BIG
+    eng = sa.create_engine(storage)
+    with eng.connect() as c:
+        assert c.execute(sa.text("SELECT count(*) FROM autotune_artifact_chunks")).scalar() == 3 + 1
+    eng.dispose()
+    _tamper(storage)
+    with pytest.raises(StorageError, match="fails its SHA-256 check"):
+        result.best_artifact("model.bin")
+
+
+def test_pickles_are_loaded_only_with_trust(sqlite_url):
+    result = _study(n_trials=2).run(storage=sqlite_url)
+    with pytest.raises(StorageError, match="pass trust=True if you trust it"):
+        result.load_object("model.pkl")
+    assert result.load_object("model.pkl", trust=True) == {"x": result.best_value}
+    assert pickle.loads(open(result.best_artifact("model.pkl"), "rb").read()) == {"x": result.best_value}
+
+
+def test_an_fsspec_store_holds_the_bytes_and_keeps_only_the_best(tmp_path, sqlite_url):
+    store = f"file://{tmp_path / 'store'}"
+    result = _study(artifact_store=store, keep_artifacts=2, n_trials=5).run(storage=sqlite_url)
+    root = tmp_path / "store" / "art"
+    kept = sorted(int(d) for d in os.listdir(root) if os.listdir(root / d))  # folders that still hold files
+    best_two = sorted(t.number for t in sorted(result.trials, key=lambda t: t.value)[:2])
+    assert kept == best_two
+    assert open(result.best_artifact("model.bin"), "rb").read()[:1] == bytes([result.best_trial.number])
+    with open(tmp_path / "store" / "art" / str(result.best_trial.number) / "model.bin", "r+b") as fh:
+        fh.write(b"X")
+    with pytest.raises(StorageError, match="fails its SHA-256 check"):
+        result.best_artifact("model.bin")
+
+
+def test_the_best_model_is_exported_elsewhere_from_the_database_alone(tmp_path, storage):
+    os.makedirs(tmp_path / "a")
+    write_study(tmp_path / "a", """
+def objective(config, trial):
+    trial.save_artifact("model.txt", f"x={config['x']}")
+    trial.save_artifact("sub/weights.bin", b"w" * 3_000_000)
+    return config["x"]
+
+study = at.Study(name="exp", space={"x": at.uniform(0, 1)}, objective=objective, n_trials=3, sampler="random")
+""")
+    assert cli("run", "study.py", "--storage", storage, "--quiet", cwd=tmp_path / "a").returncode == 0
+    elsewhere = tmp_path / "b"
+    os.makedirs(elsewhere)
+    r = cli("best", "exp", "--storage", storage, "--export", "out", cwd=elsewhere)
+    assert r.returncode == 0, r.stderr
+    assert (elsewhere / "out" / "model.txt").read_text().startswith("x=")
+    assert (elsewhere / "out" / "sub" / "weights.bin").stat().st_size == 3_000_000
+    _tamper(storage)
+    r = cli("best", "exp", "--storage", storage, "--export", "out2", cwd=elsewhere)
+    assert r.returncode == 1 and "fails its SHA-256 check" in r.stderr and "Traceback" not in r.stderr
+
+
+def _downgrade_to_v1(url):
+    """Rewrite a current database into schema 1's shape: artifact bytes in one column, no chunk table."""
+    eng = sa.create_engine(url)
+    with eng.begin() as c:
+        c.exec_driver_sql("ALTER TABLE autotune_artifacts ADD COLUMN data BYTEA" if url.startswith("postgresql")
+                          else "ALTER TABLE autotune_artifacts ADD COLUMN data BLOB")
+        ids = [r[0] for r in c.exec_driver_sql("SELECT id FROM autotune_artifacts").all()]
+        for aid in ids:
+            parts = c.execute(sa.text("SELECT data FROM autotune_artifact_chunks WHERE artifact_id = :a "
+                                      "ORDER BY idx"), {"a": aid}).scalars()
+            c.execute(sa.text("UPDATE autotune_artifacts SET data = :d WHERE id = :a"),
+                      {"d": b"".join(bytes(p) for p in parts), "a": aid})
+        c.exec_driver_sql("DROP TABLE autotune_artifact_chunks")
+        c.exec_driver_sql("ALTER TABLE autotune_artifacts DROP COLUMN location")
+        c.exec_driver_sql("UPDATE autotune_meta SET value = '1' WHERE key = 'schema_version'")
+    eng.dispose()
+
+
+def test_db_upgrade_migrates_an_older_database(tmp_path, storage):
+    result = _study(n_trials=2).run(storage=storage)
+    best = result.best_trial.number
+    _downgrade_to_v1(storage)
+    with pytest.raises(StorageError, match="has the older schema version 1; run `autotune db upgrade"):
+        at.load_study("art", storage=storage)
+    r = cli("db", "upgrade", "--storage", storage, cwd=tmp_path)
+    assert r.returncode == 0 and "from schema version 1 to 2" in r.stdout, r.stderr
+    again = at.load_study("art", storage=storage)
+    assert open(again.best_artifact("model.bin"), "rb").read() == bytes([best]) * BIG
+    r = cli("db", "upgrade", "--storage", storage, cwd=tmp_path)
+    assert "nothing to do" in r.stdout
+
+
+def test_to_optuna_gives_the_same_trials(sqlite_url):
+    space = {"x": at.uniform(0, 1), "opt": at.choice({"a": {"m": at.randint(1, 3)}, "b": {}}),
+             "shape": at.choice([(1, 2), (3,)])}
+    study = at.Study(name="o", space=space, objective=lambda c, t: c["x"], n_trials=6, sampler="random", seed=0)
+    result = study.run(storage=sqlite_url)
+    for source in (result, at.load_study("o", storage=sqlite_url)):  # with and without the study file at hand
+        ostudy = source.to_optuna()
+        assert len(ostudy.trials) == 6
+        assert ostudy.best_value == result.best_value
+        assert ostudy.best_trial.user_attrs["autotune_number"] == result.best_trial.number
+
+
+def test_dashboard_serves_the_study(tmp_path, sqlite_url):
+    import json
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from tests.conftest import ROOT
+
+    at.Study(name="dash", space={"x": at.uniform(0, 1)}, objective=lambda c, t: c["x"], n_trials=3,
+             sampler="random").run(storage=sqlite_url)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "autotune.cli", "dashboard", "dash", "--storage", sqlite_url,
+                             "--port", str(port)], env={**os.environ, "PYTHONPATH": ROOT},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        body = None
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as r:
+                    body = json.loads(r.read())
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert body is not None, proc.stderr.read() if proc.poll() is not None else "no answer"
+        assert "dash" in json.dumps(body), body
+    finally:
+        proc.kill()
+        proc.wait()
