@@ -65,3 +65,62 @@ def test_a_driver_killed_midway_is_taken_over_by_the_others(tmp_path, storage):
     assert len(counted) == 80 and all(r.state == "COMPLETE" for r in counted)
     assert not [r for r in rows if r.state in ("RUNNING", "WAITING")]
     assert all("stale" in r.error for r in rows if not r.counted)
+
+
+GRID = """
+import time
+
+def objective(config, trial):
+    time.sleep(0.02)
+    return config["a"] * 10 + config["b"]
+
+study = at.Study(name="grid", space={"a": at.randint(0, 5), "b": at.choice([0.5, 1.5, 2.5, 3.5])},
+                 objective=objective, sampler="grid", n_trials=1000)
+"""
+
+
+def test_drivers_sharing_a_grid_never_repeat_a_point(tmp_path, storage):
+    write_study(tmp_path, GRID)
+    procs = [_driver(tmp_path, storage) for _ in range(3)]
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0 and err == "", err
+    import sqlalchemy as sa
+
+    eng = sa.create_engine(storage)
+    with eng.connect() as c:
+        params = c.execute(sa.text("SELECT params FROM autotune_trials WHERE state = 'COMPLETE'")).scalars().all()
+    eng.dispose()
+    assert len(params) == 24 and len(set(params)) == 24
+
+
+SLOW = """
+import time
+
+def objective(config, trial):
+    time.sleep(3)
+    return config["x"]
+
+study = at.Study(name="slow", space={"x": at.uniform(0, 1)}, objective=objective, n_trials=2, sampler="random",
+                 stale_after=1)
+"""
+
+
+def test_a_slow_trial_that_heartbeats_is_never_taken_over(tmp_path, storage):
+    write_study(tmp_path, SLOW)
+    first = _driver(tmp_path, storage)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if any(r.state == "RUNNING" for r in trial_rows(storage)):
+                break
+        except Exception:  # noqa: BLE001 - tables not created yet
+            pass
+        time.sleep(0.05)
+    time.sleep(1.5)  # past the grace period: only the heartbeat keeps trial 0 alive
+    second = _driver(tmp_path, storage)
+    for p in (first, second):
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0 and err == "", err
+    rows = trial_rows(storage)
+    assert [(r.number, r.state) for r in rows] == [(0, "COMPLETE"), (1, "COMPLETE")]

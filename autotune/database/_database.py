@@ -152,8 +152,9 @@ class StudyDatabase:
             cur.close()
 
         @event.listens_for(self.engine, "begin")
-        def _on_begin(conn):
-            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("readonly") else "BEGIN IMMEDIATE")
+        def _on_begin(conn):  # straight to the driver: this runs twice per trial
+            mode = "BEGIN" if conn.get_execution_options().get("readonly") else "BEGIN IMMEDIATE"
+            conn.connection.driver_connection.execute(mode)
 
     def _fail(self, exc: BaseException, doing: str) -> StorageError:
         reason = scrub(str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc).strip() else
@@ -400,21 +401,32 @@ class StudyDatabase:
 
     # -- the per-trial hot path ----------------------------------------------------------------------------
     def claim_new(self, study_id: int, driver_id: str, n_trials: int, params: dict[str, Any],
-                  origin: str) -> tuple[int | None, Peek | None]:
+                  origin: str, *, unique: bool = False) -> tuple[int | None, Peek | None]:
         """Start a trial with sampler-proposed params, unless the study already has ``n_trials`` counted.
 
         Returns the trial number (None when the budget is taken) and the study's counters as of that moment.
+        With ``unique`` (the grid sampler), params that another trial already holds are refused: the number is
+        -1, and nothing changes.
         """
+        text = json.dumps(params)
+
         def fn(conn: Connection) -> tuple[int | None, Peek | None]:
             r = self._hot(conn, "claim", {"b_sid": study_id, "b_limit": n_trials}).fetchone()
             if r is None:
                 return None, None
             next_number, log_seq, n_active, n_waiting = r
+            if unique and conn.execute(sa.select(S.trials.c.id).where(
+                    S.trials.c.study_id == study_id, S.trials.c.params == text, S.trials.c.counted).limit(1)).first():
+                raise _Duplicate
             self._hot(conn, "insert", {"study_id": study_id, "number": next_number - 1, "state": "RUNNING",
-                                       "params": json.dumps(params), "owner": driver_id, "origin": origin,
+                                       "params": text, "owner": driver_id, "origin": origin,
                                        "attempt": 0, "counted": True, "started_at": time.time()})
             return next_number - 1, Peek(log_seq, n_active, n_waiting)
-        return self.write(fn)
+
+        try:
+            return self.write(fn)
+        except _Duplicate:  # the transaction rolled back: the counters are as they were
+            return -1, None
 
     def claim_waiting(self, study_id: int, driver_id: str, n_trials: int) -> dict[str, Any] | None:
         """Start the oldest queued trial, unless the study already has ``n_trials`` counted."""
@@ -642,6 +654,10 @@ def _delete_external(locations: list[str]) -> None:
     for loc in locations:
         with contextlib.suppress(Exception):
             delete_location(loc)
+
+
+class _Duplicate(Exception):
+    """A grid point another driver holds already."""
 
 
 class _TakenOver(Exception):

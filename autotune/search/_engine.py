@@ -165,13 +165,21 @@ class Engine:
                 otrial = self.ostudy.ask()
                 params, config = self.study.space.sample(otrial)
                 return self._job(claimed["number"], otrial, config, "queue", True, claimed["attempt"])
-        otrial = self.ostudy.ask()
-        params, config = self.study.space.sample(otrial)
-        number, self.snapshot = self.db.claim_new(self.sid, self.driver, self.n_trials, params, self.sampler_name)
-        if number is None:  # another driver took the last slot meanwhile
-            self.ostudy.tell(otrial, state=TrialState.FAIL)
-            return None
-        return self._job(number, otrial, config, self.sampler_name, False, 0)
+        grid = self.sampler_name == "grid"
+        for _ in range(self.n_trials if grid else 1):
+            otrial = self.ostudy.ask()
+            params, config = self.study.space.sample(otrial)
+            number, self.snapshot = self.db.claim_new(self.sid, self.driver, self.n_trials, params,
+                                                      self.sampler_name, unique=grid)
+            if number is None or number < 0:
+                # the budget was taken meanwhile, or (grid) another driver holds this point: the sampler sees it
+                # as visited and proposes another
+                self.ostudy.tell(otrial, state=TrialState.FAIL)
+                if number is None:
+                    return None
+                continue
+            return self._job(number, otrial, config, self.sampler_name, False, 0)
+        return None
 
     def _job(self, number: int, otrial, config, origin: str, queued: bool, attempt: int) -> Job:
         self.known.add(number)
