@@ -9,8 +9,8 @@ from autotune.errors import AutotuneError, ConfigError
 
 
 def run_study(study, *, storage=None, backend=None, n_trials=None, parallelism=None, timeout=None, seed=None,
-              progress=False):
-    from autotune.backends import BACKENDS, make_local_backend
+              progress=False, ray_address=None):
+    from autotune.backends import BACKENDS, make_backend
     from autotune.database import StudyDatabase
     from autotune.result import Result
     from autotune.search._engine import Engine
@@ -28,13 +28,15 @@ def run_study(study, *, storage=None, backend=None, n_trials=None, parallelism=N
         raise ConfigError(f"study '{st.name}' sets neither n_trials nor timeout, so it would never stop; set "
                           "n_trials= in the study (or --n-trials), or a timeout.")
     par = _check_int("parallelism", parallelism, 1) if parallelism is not None else st.parallelism
+    if ray_address and backend != "ray":
+        raise ConfigError(f"--ray-address {ray_address!r} needs --backend ray (the study's backend is {backend!r}).")
     db = StudyDatabase(st.resolve_storage(storage))
     progress_view = None
     if progress:
         from autotune._progress import Progress
 
         progress_view = Progress(st.name, total) if progress is True else progress
-    engine = Engine(st, db, make_local_backend(st, par), n_trials=total or 2**31 - 1, timeout=limit,
+    engine = Engine(st, db, make_backend(st, backend, par, ray_address), n_trials=total or 2**31 - 1, timeout=limit,
                     parallelism=par, progress=progress_view)
     try:
         report = engine.run()

@@ -43,7 +43,8 @@ def cmd_run(args) -> int:
     study = load_study_file(args.study_file, args.name)
     progress: Any = not args.quiet
     result = study.run(storage=_storage(args, study), backend=args.backend, n_trials=args.n_trials,
-                       parallelism=args.parallelism, timeout=args.timeout, seed=args.seed, progress=progress)
+                       parallelism=args.parallelism, timeout=args.timeout, seed=args.seed, progress=progress,
+                       ray_address=args.ray_address)
     counts = result.counts()
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     print(f"study '{study.name}': {summary or 'no trials'} in {result.db.shown_url}")
@@ -183,7 +184,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("study_file")
     r.add_argument("--name", help="which study, when the file declares several")
     storage(r)
-    r.add_argument("--backend", help="local (default: the study's)")
+    r.add_argument("--backend", help="local or ray (default: the study's)")
+    r.add_argument("--ray-address", help="a Ray cluster to run on (auto, ray://host:10001); with --backend ray")
     r.add_argument("--n-trials", type=int, help="the study's total number of finished trials")
     r.add_argument("--parallelism", type=int, help="trials at once")
     r.add_argument("--timeout", help="stop starting trials after this long, e.g. 30m, 2h, 90s")

@@ -129,7 +129,7 @@ class Study:
 
     def run(self, storage: str | None = None, backend: str | None = None, n_trials: int | None = None, *,
             parallelism: int | None = None, timeout: Any = None, seed: int | None = None,
-            progress: Any = False):
+            progress: Any = False, ray_address: str | None = None):
         """Create or continue the study until it holds ``n_trials`` finished trials; returns a :class:`Result`.
 
         ``storage`` follows the resolution order ``storage`` > ``$AUTOTUNE_STORAGE`` > the study's ``storage=``
@@ -138,7 +138,7 @@ class Study:
         from autotune._run import run_study
 
         return run_study(self, storage=storage, backend=backend, n_trials=n_trials, parallelism=parallelism,
-                         timeout=timeout, seed=seed, progress=progress)
+                         timeout=timeout, seed=seed, progress=progress, ray_address=ray_address)
 
     def resolve_storage(self, storage: str | None = None) -> str:
         from autotune.database import DEFAULT_STORAGE

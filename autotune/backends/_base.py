@@ -22,7 +22,7 @@ class Job:
     config: dict[str, Any]
     attempt: int = 0
     device: str = "cpu"
-    gpus: tuple[int, ...] = ()
+    gpus: tuple[str, ...] = ()
     timeout: float | None = None
     # the engine's bookkeeping, never sent to a worker
     engine_state: Any = field(default=None, repr=False, compare=False)

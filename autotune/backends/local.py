@@ -16,7 +16,7 @@ import time
 from multiprocessing.connection import Connection, wait
 
 from autotune.backends._base import Backend, Job, ObjectiveRef
-from autotune.errors import StudyFileError
+from autotune.errors import ConfigError, StudyFileError
 from autotune.objectives import Outcome, Trial, run_objective
 
 
@@ -82,8 +82,10 @@ def _watch_parent(parent: int) -> None:
             os._exit(3)
 
 
-def _worker_main(conn: Connection, ref: ObjectiveRef, parent: int) -> None:
+def _worker_main(conn: Connection, ref: ObjectiveRef, parent: int, gpus: tuple[str, ...]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    if gpus:  # before the objective's module (and so CUDA) is loaded
+        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     try:
         objective = ref.load()
@@ -91,6 +93,7 @@ def _worker_main(conn: Connection, ref: ObjectiveRef, parent: int) -> None:
         conn.send(("load_error", f"{type(exc).__name__}: {exc}"))
         return
     metrics = list(ref.metrics)
+    conn.send(("ready",))
     while True:
         try:
             msg = conn.recv()
@@ -98,22 +101,22 @@ def _worker_main(conn: Connection, ref: ObjectiveRef, parent: int) -> None:
             return
         if msg is None:
             return
-        number, config, attempt, device, gpus = msg
-        if gpus:
-            os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpus))
+        number, config, attempt, device = msg
         trial = Trial(number, config, _PipeChannel(conn), study_name=ref.study_name, device=device,
                       attempt=attempt)
         conn.send(("done", run_objective(objective, trial, metrics)))
 
 
 class _Worker:
-    def __init__(self, ctx, ref: ObjectiveRef) -> None:
+    def __init__(self, ctx, ref: ObjectiveRef, gpus: tuple[str, ...] = ()) -> None:
+        self.gpus = gpus
         self.conn, child = ctx.Pipe(duplex=True)
-        self.proc = ctx.Process(target=_worker_main, args=(child, ref, os.getpid()), daemon=True,
+        self.proc = ctx.Process(target=_worker_main, args=(child, ref, os.getpid(), gpus), daemon=True,
                                 name="autotune-worker")
         self.proc.start()
         child.close()
         self.job: Job | None = None
+        self.ready = False
         self.deadline: float | None = None
         self.started = 0.0
 
@@ -137,14 +140,15 @@ class ProcessBackend(Backend):
 
     name = "local"
 
-    def __init__(self, parallelism: int) -> None:
+    def __init__(self, parallelism: int, gpu_slots: list[tuple[str, ...]] | None = None) -> None:
         super().__init__(parallelism)
         self.ctx = mp.get_context("spawn")
+        self.gpu_slots = gpu_slots or [()] * parallelism
         self.workers: list[_Worker] = []
 
     def start(self, ref: ObjectiveRef, handler) -> None:
         super().start(ref, handler)
-        self.workers = [_Worker(self.ctx, ref) for _ in range(self.slots)]
+        self.workers = [_Worker(self.ctx, ref, self.gpu_slots[i]) for i in range(self.slots)]
 
     def free_slots(self) -> int:
         return sum(w.job is None for w in self.workers)
@@ -156,14 +160,16 @@ class ProcessBackend(Backend):
         worker = next(w for w in self.workers if w.job is None)
         worker.job, worker.started = job, time.monotonic()
         worker.deadline = worker.started + job.timeout if job.timeout else None
+        job.gpus = worker.gpus
+        job.device = "cuda:0" if worker.gpus else "cpu"
         try:
-            worker.conn.send((job.number, job.config, job.attempt, job.device, job.gpus))
+            worker.conn.send((job.number, job.config, job.attempt, job.device))
         except (BrokenPipeError, OSError):
             pass  # the worker is already dead; wait() sees its sentinel and reports the death
 
     def _replace(self, worker: _Worker) -> None:
         worker.kill()
-        self.workers[self.workers.index(worker)] = _Worker(self.ctx, self.ref)
+        self.workers[self.workers.index(worker)] = _Worker(self.ctx, self.ref, worker.gpus)
 
     def wait(self, timeout: float) -> list[tuple[Job, Outcome]]:
         busy = [w for w in self.workers if w.job is not None]
@@ -204,6 +210,15 @@ class ProcessBackend(Backend):
         if dead:
             self._replace(w)
 
+    def _died(self, w: _Worker) -> Outcome:
+        w.proc.join(1)
+        reason = _death_reason(w.proc.exitcode)
+        if not w.ready:
+            raise StudyFileError(f"a worker process exited while starting ({reason}). If a script calls "
+                                 "study.run(), put that call under `if __name__ == '__main__':` -- worker "
+                                 "processes import the script to find the objective.")
+        return Outcome.fail(reason)
+
     def _service(self, w: _Worker) -> Outcome | None:
         """Drain a worker's messages; an Outcome once its trial ended, or None while it still runs."""
         job = w.job
@@ -212,13 +227,14 @@ class ProcessBackend(Backend):
                 if not w.conn.poll(0):
                     if w.proc.is_alive():
                         return None
-                    w.proc.join(1)
-                    return Outcome.fail(_death_reason(w.proc.exitcode))
+                    return self._died(w)
                 msg = w.conn.recv()
             except (EOFError, OSError):
-                w.proc.join(1)
-                return Outcome.fail(_death_reason(w.proc.exitcode))
+                return self._died(w)
             kind = msg[0]
+            if kind == "ready":
+                w.ready = True
+                continue
             if kind == "report":
                 try:
                     prune = self.handler.on_report(job, msg[1], msg[2])
@@ -246,8 +262,53 @@ class ProcessBackend(Backend):
         self.workers = []
 
 
+def visible_gpus() -> list[str]:
+    """GPU ids this machine offers: ``$AUTOTUNE_GPUS`` (an override, e.g. "0,1"), else ``$CUDA_VISIBLE_DEVICES``,
+    else what ``nvidia-smi -L`` lists."""
+    for var in ("AUTOTUNE_GPUS", "CUDA_VISIBLE_DEVICES"):
+        value = os.environ.get(var)
+        if value is not None:
+            return [g.strip() for g in value.split(",") if g.strip() and g.strip() != "-1"]
+    import shutil
+    import subprocess
+
+    if not shutil.which("nvidia-smi"):
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [str(i) for i, _ in enumerate(row for row in out.splitlines() if row.startswith("GPU "))]
+
+
+def assign_gpus(gpus: list[str], per_trial: float, parallelism: int) -> list[tuple[str, ...]]:
+    """The GPUs of each worker slot: ``per_trial`` whole GPUs each, or a share of one (0.5: two slots a GPU).
+
+    >>> assign_gpus(["0", "1"], 1, 2)
+    [('0',), ('1',)]
+    >>> assign_gpus(["0"], 0.5, 2)
+    [('0',), ('0',)]
+    """
+    if per_trial <= 0:
+        return [()] * parallelism
+    if per_trial >= 1:
+        if per_trial != int(per_trial):
+            raise ConfigError(f"resources gpu={per_trial:g}: above 1, a trial takes whole GPUs; use 1, 2, ...")
+        k = int(per_trial)
+        slots = [tuple(gpus[i * k:(i + 1) * k]) for i in range(len(gpus) // k)]
+    else:
+        share = int(1 / per_trial + 1e-9)
+        slots = [(g,) for g in gpus for _ in range(share)]
+    if len(slots) < parallelism:
+        raise ConfigError(f"parallelism {parallelism} with resources gpu={per_trial:g} per trial needs "
+                          f"{parallelism * per_trial:g} GPUs, but {len(gpus)} are visible "
+                          f"({', '.join(gpus) or 'none'}); lower parallelism or the per-trial gpu.")
+    return slots[:parallelism]
+
+
 def make_local_backend(study, parallelism: int) -> Backend:
-    """In-process for parallelism 1 (unless a per-trial timeout needs a killable worker); processes otherwise."""
-    if parallelism == 1 and study.trial_timeout is None:
+    """In-process for parallelism 1 (unless a per-trial timeout or a GPU needs a worker); processes otherwise."""
+    gpu = float(study.resources.get("gpu", 0))
+    if parallelism == 1 and study.trial_timeout is None and gpu == 0:
         return InProcessBackend(study.objective)
-    return ProcessBackend(parallelism)
+    return ProcessBackend(parallelism, assign_gpus(visible_gpus(), gpu, parallelism) if gpu else None)
