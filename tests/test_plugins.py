@@ -102,3 +102,50 @@ def test_sampler_and_pruner_instances_are_accepted(sqlite_url):
     result = study.run(storage=sqlite_url)
     assert {t.origin for t in result.trials} == {"RandomSampler"}
     assert result.counts().get("PRUNED", 0) >= 1
+
+
+CONDITIONAL = {"x": at.uniform(-2, 2),
+               "opt": at.choice({"sgd": {"m": at.uniform(0, 1)}, "adam": {"b": at.randint(1, 3)}}),
+               "lr": at.loguniform(1e-3, 1)}
+
+
+@pytest.mark.parametrize("sampler", ["skopt-gp", "skopt-rf", "skopt-et", "skopt-gbrt", "tpe"])
+def test_samplers_handle_conditional_spaces(sampler, sqlite_url):
+    def objective(config, trial):
+        extra = config["m"] if config["opt"] == "sgd" else config["b"] / 3
+        return config["x"] ** 2 + extra + abs(config["lr"] - 0.1)
+
+    study = at.Study(name="c", space=CONDITIONAL, objective=objective, sampler=sampler, n_trials=14, seed=0)
+    result = study.run(storage=sqlite_url)
+    assert result.counts() == {"COMPLETE": 14}
+    for t in result.trials:
+        assert ("m" in t.params) == (t.params["opt"] == "sgd") and ("b" in t.params) == (t.params["opt"] == "adam")
+
+
+TWO_DRIVERS = """
+def objective(config, trial):
+    return (config["x"] - 0.2) ** 2 + config["n"]
+
+study = at.Study(name="two", space={"x": at.uniform(0, 1), "n": at.randint(0, 3)}, objective=objective,
+                 n_trials=16, sampler="SAMPLER", seed=None)
+"""
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "random", "skopt-gp", "skopt-rf", "skopt-et", "skopt-gbrt"])
+def test_two_drivers_share_a_study_with_every_sampler(sampler, tmp_path, sqlite_url):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, trial_rows, write_study
+
+    write_study(tmp_path, TWO_DRIVERS.replace("SAMPLER", sampler))
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    procs = [subprocess.Popen([sys.executable, "-m", "autotune.cli", "run", "study.py", "--storage", sqlite_url,
+                               "--quiet"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0 and err == "", err
+    rows = trial_rows(sqlite_url)
+    assert [r.number for r in rows] == list(range(16)) and all(r.state == "COMPLETE" for r in rows)

@@ -17,7 +17,8 @@ from typing import Any
 from autotune.errors import ConfigError
 from autotune.spaces import Space
 
-SAMPLERS = ("auto", "tpe", "gp", "cmaes", "random", "grid", "qmc", "nsga2")
+SAMPLERS = ("auto", "tpe", "gp", "cmaes", "random", "grid", "qmc", "nsga2", "skopt-gp", "skopt-rf", "skopt-et",
+            "skopt-gbrt")
 PRUNERS = ("none", "median", "asha", "successive_halving", "hyperband")
 
 
@@ -87,6 +88,10 @@ def make_sampler(spec: Any, space: Space, *, seed: int | None, n_trials: int | N
         sampler = S.QMCSampler(seed=seed, scramble=seed is not None, warn_independent_sampling=False)
     elif name == "nsga2":
         sampler = S.NSGAIISampler(seed=seed)
+    elif name.startswith("skopt-"):
+        from autotune.search._skopt import make_skopt_sampler
+
+        sampler = make_skopt_sampler(name, space, seed, n_objectives)
     else:  # pragma: no cover - check_sampler ran in Study()
         raise ConfigError(f"unknown sampler {spec!r}")
     return sampler, (f"auto:{name}" if spec == "auto" else name)
