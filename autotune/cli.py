@@ -125,6 +125,8 @@ def cmd_best(args) -> int:
     from autotune.result import Result
 
     result = Result(_open(args), args.name)
+    if len(result.metrics) > 1:
+        return _print_pareto(result, args)
     best = result.best_trial
     payload = {"study": args.name, "trial": best.number, "value": _num(best.value), "metric": result.metrics[0],
                "params": result._config(best.params), "metrics": best.metrics,
@@ -141,6 +143,27 @@ def cmd_best(args) -> int:
         print(f"artifacts: {', '.join(payload['artifacts'])}")
     for path in payload.get("exported", []):
         print(f"exported {path}")
+    return 0
+
+
+def _print_pareto(result, args) -> int:
+    front = result.pareto_front
+    if args.export:
+        raise AutotuneError(f"study '{args.name}' has several metrics {result.metrics}, so it has no single best "
+                            "trial to export; pick one from the Pareto front and use Result.best_artifact.")
+    rows = [{"trial": t.number, "values": dict(zip(result.metrics, map(_num, t.values), strict=True)),
+             "params": result._config(t.params)} for t in front]
+    if args.json:
+        print(json.dumps({"study": args.name, "metrics": result.metrics, "modes": result.modes,
+                          "pareto_front": rows}, indent=2, default=str))
+        return 0
+    goals = ", ".join(f"{m} ({mode})" for m, mode in zip(result.metrics, result.modes, strict=True))
+    print(f"study '{args.name}': Pareto front of {len(rows)} trials for {goals}")
+    width = max(10, *(len(m) for m in result.metrics))
+    print(f"{'trial':>6}  " + "  ".join(f"{m:>{width}}" for m in result.metrics) + "  params")
+    for r in sorted(rows, key=lambda r: list(r["values"].values())):
+        vals = "  ".join(f"{v:>{width}.6g}" for v in r["values"].values())
+        print(f"{r['trial']:>6}  {vals}  {json.dumps(r['params'], default=str)}")
     return 0
 
 

@@ -102,6 +102,21 @@ class Result:
         return TrialRecord.from_row(row)
 
     @property
+    def pareto_front(self) -> list[TrialRecord]:
+        """The completed trials no other completed trial beats on every metric (ordered by trial number).
+
+        With one metric it holds the best trial (and any ties).
+        """
+        done = [t for t in self.trials if t.state == "COMPLETE" and t.values]
+        signs = [1.0 if m == "min" else -1.0 for m in self.modes]
+        keys = {t.number: [s * v for s, v in zip(signs, t.values, strict=True)] for t in done}
+
+        def dominated(a: list[float]) -> bool:
+            return any(all(x <= y for x, y in zip(b, a, strict=True)) and b != a for b in keys.values())
+
+        return [t for t in done if not dominated(keys[t.number])]
+
+    @property
     def best_value(self) -> float:
         return self.best_trial.value
 

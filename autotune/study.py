@@ -76,6 +76,8 @@ class Study:
         enqueue: list[dict[str, Any]] | None = None,
         storage: str | None = None,
         artifact_store: str | None = None,
+        warm_start_from: str | None = None,
+        warm_start_top: int = 5,
     ) -> None:
         from autotune.backends import BACKENDS
         from autotune.search import check_pruner, check_sampler
@@ -125,6 +127,11 @@ class Study:
             raise ConfigError(f"`artifact_store` must be an fsspec URL such as 'file:///shared/autotune' or "
                               f"'s3://bucket/prefix', but got {artifact_store!r}.")
         self.artifact_store = artifact_store  # None: artifacts go into the study database
+        if warm_start_from is not None and (not isinstance(warm_start_from, str) or warm_start_from == name):
+            raise ConfigError(f"`warm_start_from` must name another study in the same database, but got "
+                              f"{warm_start_from!r}.")
+        self.warm_start_from = warm_start_from
+        self.warm_start_top = _check_int("warm_start_top", warm_start_top, 1)
         self._source: tuple[str, str] | None = None  # (study file, module attribute), set by the loader
 
     def run(self, storage: str | None = None, backend: str | None = None, n_trials: int | None = None, *,

@@ -210,3 +210,30 @@ def test_enqueued_configurations_are_checked_against_the_space(config, message):
     with pytest.raises(SpaceError) as info:
         make(enqueue=[config])
     assert message in str(info.value)
+
+
+def test_warm_start_seeds_a_new_study_with_the_best_of_an_earlier_one(storage):
+    first = make(name="first", n_trials=10).run(storage=storage)
+    best3 = [t.params for t in sorted(first.trials, key=lambda t: t.value)[:3]]
+    second = make(name="second", n_trials=5, warm_start_from="first", warm_start_top=3).run(storage=storage)
+    opening = [t.params for t in sorted(second.trials, key=lambda t: t.number)[:3]]
+    assert opening == best3 and all(t.origin == "queue" for t in second.trials[:3])
+    assert second.best_value <= first.best_value
+
+
+def test_warm_start_from_a_missing_study_changes_nothing(storage):
+    make(name="first", n_trials=2).run(storage=storage)
+    before = dump(storage)
+    with pytest.raises(StorageError, match="no study named 'nope'"):
+        make(name="second", warm_start_from="nope").run(storage=storage)
+    assert dump(storage) == before
+
+
+def test_a_multi_objective_study_has_a_pareto_front(sqlite_url):
+    study = at.Study(name="mo", space={"x": at.uniform(0, 1)}, metric=["a", "b"], mode=["min", "max"],
+                     objective=lambda c, t: {"a": c["x"], "b": c["x"] ** 2}, sampler="random", n_trials=8, seed=0)
+    result = study.run(storage=sqlite_url)
+    front = result.pareto_front
+    assert front and all(len(t.values) == 2 for t in front)
+    # a up and b up together: trading a (min) for b (max) leaves every trial on the front
+    assert len(front) == 8

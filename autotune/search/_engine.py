@@ -64,6 +64,7 @@ class Engine:
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         warnings.filterwarnings("ignore", module="optuna")
         st = self.study
+        donor = self.db.get_study(st.warm_start_from) if st.warm_start_from else None  # before changing anything
         self.row, self.created = self.db.ensure_study(st.name, st.metrics, st.modes, st.space.to_dict(),
                                                       st.n_trials)
         self.sid = self.row.id
@@ -84,11 +85,32 @@ class Engine:
         self.counted_done = 0
         self.snapshot = None  # the study's counters as the last write returned them: saves a read per trial
         self._sync()
-        if st.enqueue and self.created:
-            self.db.enqueue(self.sid, [self._params_of(c) for c in st.enqueue])
+        if self.created:
+            seeds = list(st.enqueue) + (self._warm_start(donor) if donor else [])
+            if seeds:
+                self.db.enqueue(self.sid, [self._params_of(c) for c in seeds])
         self._stop_beat = threading.Event()
         self._beat = threading.Thread(target=self._heartbeat, name="autotune-heartbeat", daemon=True)
         self._beat.start()
+
+    def _warm_start(self, donor) -> list[dict[str, Any]]:
+        """The best configurations of an earlier study that fit this study's space."""
+        from autotune.errors import SpaceError
+
+        done = [r for r in self.db.all_trials(donor.id) if r.state == "COMPLETE" and r.value is not None]
+        done.sort(key=lambda r: r.value if donor.modes[0] == "min" else -r.value)
+        picked = []
+        for r in done:
+            config = _loads(r.params)
+            try:
+                self.study.space.check_config(config)
+            except SpaceError:
+                continue  # outside this study's space
+            if config not in picked:
+                picked.append(config)
+            if len(picked) == self.study.warm_start_top:
+                break
+        return picked
 
     def _params_of(self, config: dict[str, Any]) -> dict[str, Any]:
         """Stored params for an enqueued config (categorical values encoded as the sampler sees them)."""
