@@ -59,13 +59,15 @@ def test_the_grid_sampler_stops_when_the_grid_is_exhausted(sqlite_url):
                                                                              for b in (0, 1, 2)]
 
 
-def test_auto_picks_gp_for_small_numeric_budgets_and_tpe_otherwise():
+def test_auto_picks_gp_for_small_flat_budgets_and_tpe_otherwise():
     numeric = Space({"x": at.uniform(0, 1), "n": at.randint(1, 5)})
     assert resolve_auto(numeric, 40, 1, 1) == "gp"
+    assert resolve_auto(Space(MIXED), 40, 1, 1) == "gp"
     assert resolve_auto(numeric, 1000, 1, 1) == "tpe"
     assert resolve_auto(numeric, 40, 4, 1) == "tpe"
     assert resolve_auto(numeric, 40, 1, 2) == "tpe"
-    assert resolve_auto(Space(MIXED), 40, 1, 1) == "tpe"
+    assert resolve_auto(Space(CONDITIONAL), 40, 1, 1) == "tpe"
+    assert resolve_auto(Space({f"x{i}": at.uniform(0, 1) for i in range(13)}), 40, 1, 1) == "tpe"
 
 
 @pytest.fixture(params=[p for p in PRUNERS if p != "none"])

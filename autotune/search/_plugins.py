@@ -3,11 +3,13 @@
 A sampler is anything implementing Optuna's ``BaseSampler`` (three methods); a pruner, Optuna's ``BasePruner``
 (one method). Names map to ready implementations; instances are used as given.
 
-``auto`` picks by what the study declares (rules, also in the README):
-  * a space of floats and integers only, at most 12 of them, a budget of at most 100 trials, one objective
-    and parallelism 1: Gaussian-process BO (``gp``), which needs far fewer trials there;
-  * everything else (categorical or conditional parameters, larger budgets or spaces, several objectives,
-    parallel trials): TPE, which is cheap per trial and handles conditional spaces natively.
+``auto`` picks by what the study declares (rules, also in the README), from measurements in
+``benchmarks/quality.py`` (see ``benchmarks/RESULTS.md``):
+  * a space without conditional branches, at most 12 parameters (floats, integers or categories), a budget of at
+    most 100 trials, one objective and parallelism 1: Gaussian-process BO (``gp``), which needs far fewer trials
+    there (also on the mixed and categorical problems measured);
+  * everything else (conditional spaces, larger budgets or spaces, several objectives, parallel trials): TPE,
+    cheap per trial, native to conditional spaces, and with a constant liar for parallel asks.
 """
 
 from __future__ import annotations
@@ -50,9 +52,9 @@ def check_pruner(spec: Any) -> None:
 
 def resolve_auto(space: Space, n_trials: int | None, parallelism: int, n_objectives: int) -> str:
     """The sampler ``auto`` stands for, by the rules in this module's docstring."""
-    numeric = space.kinds() <= {"float", "randint"}
+    flat = not space.is_conditional
     small = len(space.param_names()) <= 12 and (n_trials or 10**9) <= 100
-    if numeric and small and n_objectives == 1 and parallelism == 1:
+    if flat and small and n_objectives == 1 and parallelism == 1:
         try:
             import torch  # noqa: F401  (Optuna's GP sampler is written in PyTorch)
         except ImportError:
