@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 
 import pytest
@@ -88,6 +89,36 @@ def dump(url: str) -> dict | None:
             out[table] = sorted(repr(tuple(r)) for r in rows)
     eng.dispose()
     return out
+
+
+def rows_so_far(url: str):
+    """The trial rows, or none while the driver under test has not created its tables yet."""
+    try:
+        return trial_rows(url)
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError):
+        return []
+
+
+def wait_until(predicate, timeout: float = 120) -> bool:
+    """Poll ``predicate`` every 50 ms until it holds (True) or ``timeout`` seconds pass (False)."""
+    end = time.time() + timeout
+    while time.time() < end:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def n_complete(url: str) -> int:
+    return sum(r.state == "COMPLETE" for r in rows_so_far(url))
+
+
+def start_driver(folder, url: str, *extra: str) -> subprocess.Popen:
+    """``autotune run study.py`` in the background, for tests that kill or race drivers."""
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    return subprocess.Popen([sys.executable, "-m", "autotune.cli", "run", "study.py", "--storage", url, "--quiet",
+                             *extra], cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
 
 
 def trial_rows(url: str, study: str = None):

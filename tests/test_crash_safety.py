@@ -1,15 +1,13 @@
 """Crash safety, tested by crashing: kill -9 and Ctrl-C of real driver processes, then resume."""
 
-import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import ROOT, cli, trial_rows, write_study
+from tests.conftest import cli, n_complete, rows_so_far, start_driver, trial_rows, wait_until, write_study
 
 SLOW = """
 import time
@@ -23,35 +21,6 @@ def objective(config, trial):
 study = at.Study(name="crash", space={"x": at.uniform(0, 1), "k": at.randint(1, 3)}, objective=objective,
                  n_trials=30, parallelism=PAR, sampler="tpe", seed=0)
 """
-
-
-def _start_driver(folder, url):
-    env = {**os.environ, "PYTHONPATH": ROOT}
-    return subprocess.Popen([sys.executable, "-m", "autotune.cli", "run", "study.py", "--storage", url, "--quiet"],
-                            cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _complete(url) -> int:
-    try:
-        return sum(r.state == "COMPLETE" for r in trial_rows(url))
-    except (sa.exc.OperationalError, sa.exc.ProgrammingError):
-        return 0  # the driver has not created the tables yet
-
-
-def _rows(url):
-    try:
-        return trial_rows(url)
-    except (sa.exc.OperationalError, sa.exc.ProgrammingError):
-        return []
-
-
-def _wait_for(pred, timeout=60):
-    end = time.time() + timeout
-    while time.time() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def _assert_exact(url, n=30):
@@ -70,9 +39,9 @@ def _assert_exact(url, n=30):
 @pytest.mark.parametrize("par, kill_after", [(2, 4), (2, 12), (1, 6), (2, 0)])
 def test_killed_driver_loses_no_finished_trial(tmp_path, storage, par, kill_after):
     write_study(tmp_path, SLOW.replace("PAR", str(par)))
-    proc = _start_driver(tmp_path, storage)
+    proc = start_driver(tmp_path, storage)
     if kill_after:
-        assert _wait_for(lambda: _complete(storage) >= kill_after), proc.communicate()
+        assert wait_until(lambda: n_complete(storage) >= kill_after, 60), proc.communicate()
     else:
         time.sleep(1.0)  # somewhere in start-up: importing, creating tables, or the first trials
     before = {r.number for r in trial_rows(storage) if r.state == "COMPLETE"} if kill_after else set()
@@ -86,21 +55,21 @@ def test_killed_driver_loses_no_finished_trial(tmp_path, storage, par, kill_afte
 
 def test_workers_die_with_their_driver(tmp_path, sqlite_url):
     write_study(tmp_path, SLOW.replace("PAR", "2").replace("time.sleep(0.05)", "time.sleep(5)"))
-    proc = _start_driver(tmp_path, sqlite_url)
-    assert _wait_for(lambda: _complete(sqlite_url) == 0 and len([r for r in _rows(sqlite_url)
+    proc = start_driver(tmp_path, sqlite_url)
+    assert wait_until(lambda: n_complete(sqlite_url) == 0 and len([r for r in rows_so_far(sqlite_url)
                                                                   if r.state == "RUNNING"]) == 2)
     workers = _children(proc.pid)
     assert len(workers) >= 2
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert _wait_for(lambda: not any(_alive(p) for p in workers), timeout=10)
+    assert wait_until(lambda: not any(_alive(p) for p in workers), timeout=10)
 
 
 @pytest.mark.parametrize("par", [1, 2])
 def test_ctrl_c_exits_130_and_leaves_nothing_running(tmp_path, storage, par):
     write_study(tmp_path, SLOW.replace("PAR", str(par)))
-    proc = _start_driver(tmp_path, storage)
-    assert _wait_for(lambda: _complete(storage) >= 3)
+    proc = start_driver(tmp_path, storage)
+    assert wait_until(lambda: n_complete(storage) >= 3)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err

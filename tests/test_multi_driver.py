@@ -1,13 +1,10 @@
 """Many drivers on one study (real processes, SQLite and PostgreSQL): numbers unique, nothing lost or run twice,
 the total respected, and a killed driver's trials taken over."""
 
-import os
 import signal
-import subprocess
-import sys
 import time
 
-from tests.conftest import ROOT, trial_rows, write_study
+from tests.conftest import n_complete, rows_so_far, start_driver, trial_rows, wait_until, write_study
 
 STUDY = """
 import time
@@ -22,15 +19,9 @@ study = at.Study(name="shared", space={"x": at.uniform(0, 1), "k": at.randint(0,
 """
 
 
-def _driver(folder, url):
-    env = {**os.environ, "PYTHONPATH": ROOT}
-    return subprocess.Popen([sys.executable, "-m", "autotune.cli", "run", "study.py", "--storage", url, "--quiet"],
-                            cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
 def test_four_drivers_share_one_study_exactly(tmp_path, storage):
     write_study(tmp_path, STUDY.replace("STALE", "60"))
-    procs = [_driver(tmp_path, storage) for _ in range(4)]
+    procs = [start_driver(tmp_path, storage) for _ in range(4)]
     outs = [p.communicate(timeout=300) for p in procs]
     for p, (out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0 and err == "", err
@@ -42,19 +33,12 @@ def test_four_drivers_share_one_study_exactly(tmp_path, storage):
 
 def test_a_driver_killed_midway_is_taken_over_by_the_others(tmp_path, storage):
     write_study(tmp_path, STUDY.replace("STALE", "3"))
-    procs = [_driver(tmp_path, storage) for _ in range(3)]
+    procs = [start_driver(tmp_path, storage) for _ in range(3)]
     victim = procs[0]
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            if sum(r.state == "COMPLETE" for r in trial_rows(storage)) >= 20:
-                break
-        except Exception:  # noqa: BLE001 - tables not created yet
-            pass
-        time.sleep(0.05)
+    assert wait_until(lambda: n_complete(storage) >= 20)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
-    late = _driver(tmp_path, storage)  # a driver started later, with only the URL
+    late = start_driver(tmp_path, storage)  # a driver started later, with only the URL
     for p in procs[1:] + [late]:
         out, err = p.communicate(timeout=300)
         assert p.returncode == 0 and err == "", err
@@ -81,7 +65,7 @@ study = at.Study(name="grid", space={"a": at.randint(0, 5), "b": at.choice([0.5,
 
 def test_drivers_sharing_a_grid_never_repeat_a_point(tmp_path, storage):
     write_study(tmp_path, GRID)
-    procs = [_driver(tmp_path, storage) for _ in range(3)]
+    procs = [start_driver(tmp_path, storage) for _ in range(3)]
     for p in procs:
         out, err = p.communicate(timeout=300)
         assert p.returncode == 0 and err == "", err
@@ -108,17 +92,10 @@ study = at.Study(name="slow", space={"x": at.uniform(0, 1)}, objective=objective
 
 def test_a_slow_trial_that_heartbeats_is_never_taken_over(tmp_path, storage):
     write_study(tmp_path, SLOW)
-    first = _driver(tmp_path, storage)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if any(r.state == "RUNNING" for r in trial_rows(storage)):
-                break
-        except Exception:  # noqa: BLE001 - tables not created yet
-            pass
-        time.sleep(0.05)
+    first = start_driver(tmp_path, storage)
+    assert wait_until(lambda: any(r.state == "RUNNING" for r in rows_so_far(storage)))
     time.sleep(1.5)  # past the grace period: only the heartbeat keeps trial 0 alive
-    second = _driver(tmp_path, storage)
+    second = start_driver(tmp_path, storage)
     for p in (first, second):
         out, err = p.communicate(timeout=120)
         assert p.returncode == 0 and err == "", err

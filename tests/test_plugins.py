@@ -135,17 +135,10 @@ study = at.Study(name="two", space={"x": at.uniform(0, 1), "n": at.randint(0, 3)
 
 @pytest.mark.parametrize("sampler", ["tpe", "random", "skopt-gp", "skopt-rf", "skopt-et", "skopt-gbrt"])
 def test_two_drivers_share_a_study_with_every_sampler(sampler, tmp_path, sqlite_url):
-    import os
-    import subprocess
-    import sys
-
-    from tests.conftest import ROOT, trial_rows, write_study
+    from tests.conftest import start_driver, trial_rows, write_study
 
     write_study(tmp_path, TWO_DRIVERS.replace("SAMPLER", sampler))
-    env = {**os.environ, "PYTHONPATH": ROOT}
-    procs = [subprocess.Popen([sys.executable, "-m", "autotune.cli", "run", "study.py", "--storage", sqlite_url,
-                               "--quiet"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(2)]
+    procs = [start_driver(tmp_path, sqlite_url) for _ in range(2)]
     for p in procs:
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0 and err == "", err

@@ -3,15 +3,13 @@ as the local backend, GPUs assigned per trial, actor deaths contained, and a kil
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
 import autotune as at
 from autotune._loader import load_study_file
-from tests.conftest import ROOT, cli, trial_rows, write_study
+from tests.conftest import ROOT, cli, n_complete, start_driver, trial_rows, wait_until, write_study
 
 ray = pytest.importorskip("ray")
 
@@ -134,17 +132,12 @@ study = at.Study(name="rk", space={"x": at.uniform(0, 1)}, objective=objective, 
 
 def test_a_killed_ray_driver_is_finished_by_the_local_backend(tmp_path, sqlite_url):
     write_study(tmp_path, KILLED)
-    env = {**os.environ, "PYTHONPATH": ROOT, "RAY_ADDRESS": ray.get_runtime_context().gcs_address}
-    proc = subprocess.Popen([sys.executable, "-m", "autotune.cli", "run", "study.py", "--storage", sqlite_url,
-                             "--quiet"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            if sum(r.state == "COMPLETE" for r in trial_rows(sqlite_url)) >= 8:
-                break
-        except Exception:  # noqa: BLE001 - tables not created yet
-            pass
-        time.sleep(0.05)
+    os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address  # the driver joins this module's Ray
+    try:
+        proc = start_driver(tmp_path, sqlite_url)
+    finally:
+        del os.environ["RAY_ADDRESS"]
+    assert wait_until(lambda: n_complete(sqlite_url) >= 8)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     r = cli("run", "study.py", "--storage", sqlite_url, "--backend", "local", "--quiet", cwd=tmp_path)
