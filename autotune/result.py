@@ -41,6 +41,11 @@ class TrialRecord:
         return self.finished_at - self.started_at
 
     @property
+    def feasible(self) -> bool:
+        """False when the study's constraints rejected this trial's metrics."""
+        return self.metrics.get("_feasible", True) is not False
+
+    @property
     def last_step(self) -> int | None:
         return int(self.intermediate[-1][0]) if self.intermediate else None
 
@@ -107,7 +112,7 @@ class Result:
 
         With one metric it holds the best trial (and any ties).
         """
-        done = [t for t in self.trials if t.state == "COMPLETE" and t.values]
+        done = [t for t in self.trials if t.state == "COMPLETE" and t.values and t.feasible]
         signs = [1.0 if m == "min" else -1.0 for m in self.modes]
         keys = {t.number: [s * v for s, v in zip(signs, t.values, strict=True)] for t in done}
 

@@ -78,6 +78,7 @@ class Study:
         artifact_store: str | None = None,
         warm_start_from: str | None = None,
         warm_start_top: int = 5,
+        constraints: Callable[[dict[str, Any]], Any] | None = None,
     ) -> None:
         from autotune.backends import BACKENDS
         from autotune.search import check_pruner, check_sampler
@@ -130,6 +131,14 @@ class Study:
         if warm_start_from is not None and (not isinstance(warm_start_from, str) or warm_start_from == name):
             raise ConfigError(f"`warm_start_from` must name another study in the same database, but got "
                               f"{warm_start_from!r}.")
+        if constraints is not None:
+            if not callable(constraints):
+                raise ConfigError(f"`constraints` must be a function of the returned metrics giving a number or a "
+                                  f"list of numbers (<= 0 means feasible), but got {constraints!r}.")
+            if isinstance(sampler, str) and (sampler == "cmaes" or sampler.startswith("skopt-")):
+                raise ConfigError(f"the {sampler} sampler cannot take constraints into account; use auto, tpe, gp "
+                                  "or nsga2 with `constraints`.")
+        self.constraints = constraints
         self.warm_start_from = warm_start_from
         self.warm_start_top = _check_int("warm_start_top", warm_start_top, 1)
         self._source: tuple[str, str] | None = None  # (study file, module attribute), set by the loader

@@ -237,3 +237,32 @@ def test_a_multi_objective_study_has_a_pareto_front(sqlite_url):
     assert front and all(len(t.values) == 2 for t in front)
     # a up and b up together: trading a (min) for b (max) leaves every trial on the front
     assert len(front) == 8
+
+
+def _sized(config, trial):
+    return {"loss": (config["x"] - 4) ** 2, "size": config["x"]}
+
+
+def test_constraints_mark_infeasible_trials_and_steer_the_sampler(storage):
+    def run(constraints):
+        study = at.Study(name="c" if constraints else "u", space={"x": at.uniform(0, 10)}, objective=_sized,
+                         sampler="tpe", n_trials=30, seed=1, constraints=constraints)
+        return study.run(storage=storage)
+
+    free = run(None)
+    bound = run(lambda m: m["size"] - 2.0)  # feasible when size <= 2, away from the unconstrained optimum x=4
+    assert free.best_trial.metrics["size"] > 2
+    best = bound.best_trial
+    assert best.metrics["size"] <= 2 and best.feasible
+    assert any(not t.feasible for t in bound.trials)
+    late = lambda r: [t for t in r.trials if t.number >= 15]  # noqa: E731
+    feasible_late = sum(t.metrics["size"] <= 2 for t in late(bound))
+    assert feasible_late > sum(t.metrics["size"] <= 2 for t in late(free))
+    assert all(t.feasible for t in bound.pareto_front)
+
+
+def test_a_failing_constraints_function_stops_the_run(sqlite_url):
+    study = at.Study(name="c", space={"x": at.uniform(0, 10)}, objective=_sized, n_trials=3,
+                     constraints=lambda m: m["nope"])
+    with pytest.raises(ObjectiveContractError, match="the constraints function failed"):
+        study.run(storage=sqlite_url)

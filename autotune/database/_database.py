@@ -567,10 +567,19 @@ class StudyDatabase:
         return out
 
     def best_trial(self, study_id: int, mode: str) -> Any | None:
+        """The best completed trial that meets the study's constraints (if it has any)."""
         order = S.trials.c.value.asc() if mode == "min" else S.trials.c.value.desc()
-        return self.read(lambda c: c.execute(
-            sa.select(S.trials).where(S.trials.c.study_id == study_id, S.trials.c.state == "COMPLETE")
-            .order_by(order, S.trials.c.number).limit(1)).first())
+        offset, page = 0, 1
+        while True:
+            rows = self.read(lambda c: c.execute(
+                sa.select(S.trials).where(S.trials.c.study_id == study_id, S.trials.c.state == "COMPLETE")
+                .order_by(order, S.trials.c.number).offset(offset).limit(page)).all())
+            for r in rows:
+                if '"_feasible": false' not in (r.metrics or ""):
+                    return r
+            if len(rows) < page:
+                return None
+            offset, page = offset + page, min(page * 4, 1024)
 
     # -- artifacts -----------------------------------------------------------------------------------------
     def _store_artifacts(self, conn: Connection, study_id: int, number: int, data: dict[str, Any],

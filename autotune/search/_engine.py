@@ -68,9 +68,10 @@ class Engine:
         self.row, self.created = self.db.ensure_study(st.name, st.metrics, st.modes, st.space.to_dict(),
                                                       st.n_trials)
         self.sid = self.row.id
+        self.n_constraints = 1
         self.sampler, self.sampler_name = make_sampler(
             st.sampler, st.space, seed=st.seed, n_trials=self.n_trials, parallelism=self.parallelism,
-            n_objectives=len(st.metrics))
+            n_objectives=len(st.metrics), constraints_func=self._constraints_of if st.constraints else None)
         if self.sampler_name == "grid":
             self.n_trials = min(self.n_trials, math.prod(len(v) for v in st.space.grid().values()))
         directions = ["minimize" if m == "min" else "maximize" for m in st.modes]
@@ -128,6 +129,22 @@ class Engine:
             out[k] = dom.values.index(v) if isinstance(dom, Categorical) and dom.by_index else v
         return out
 
+    def _constraints_of(self, ftrial) -> list[float]:
+        """What the samplers read: the constraint values the driver computed (pruned trials count as feasible)."""
+        return ftrial.user_attrs.get(CONSTRAINTS, [0.0] * self.n_constraints)
+
+    def _evaluate_constraints(self, job: Job, outcome: Outcome) -> None:
+        try:
+            raw = self.study.constraints(dict(outcome.metrics))
+            values = [float(raw)] if isinstance(raw, (int, float)) else [float(v) for v in raw]
+        except Exception as exc:  # noqa: BLE001 - a bug in the study file: stop, as for a bad return value
+            raise ObjectiveContractError(f"trial {job.number}: the constraints function failed on "
+                                         f"{outcome.metrics}: {type(exc).__name__}: {exc}") from None
+        self.n_constraints = len(values)
+        outcome.metrics[CONSTRAINTS] = values
+        outcome.metrics[FEASIBLE] = all(v <= 0 for v in values)
+        job.engine_state.otrial.set_user_attr(CONSTRAINTS, values)
+
     def _heartbeat(self) -> None:
         while not self._stop_beat.wait(self.heartbeat_every):
             try:
@@ -144,20 +161,24 @@ class Engine:
         new = []
         for r in rows:
             self.last_seq = max(self.last_seq, r.finish_seq)
-            self._count(r.state, r.counted, r.value, r.number)
+            self._count(r.state, r.counted, r.value if _feasible(r) else None, r.number)
             if r.number in self.known:
                 continue
             self.known.add(r.number)
             params = _loads(r.params)
             inter = {int(s): v for s, v in (_loads(r.intermediate) or [])}
             values = _loads(r.objective_values)
+            metrics = _loads(r.metrics) or {}
+            cons = metrics.get(CONSTRAINTS)
             state = TrialState[r.state]
             if state == TrialState.PRUNED:
                 values = [inter[max(inter)]] if inter and len(self.study.metrics) == 1 else None
             try:
                 new.append(optuna.trial.create_trial(
                     state=state, values=values if state != TrialState.FAIL else None, params=params,
-                    distributions=self.study.space.distributions_for(params), intermediate_values=inter))
+                    distributions=self.study.space.distributions_for(params), intermediate_values=inter,
+                    user_attrs={CONSTRAINTS: cons} if cons is not None else None,
+                    system_attrs={"constraints": cons} if cons is not None else None))
             except ValueError:  # a configuration outside today's space cannot inform the sampler
                 continue
         if new:
@@ -242,6 +263,8 @@ class Engine:
             raise ObjectiveContractError(f"trial {job.number}: {outcome.error}")
         st = self.study
         state = outcome.state
+        if st.constraints is not None and state == "COMPLETE":
+            self._evaluate_constraints(job, outcome)
         requeue = None
         if state == "FAIL" and job.attempt < st.max_retries:
             requeue = f"{outcome.error}; retried as trial {{new}} (attempt {job.attempt + 2} of {st.max_retries + 1})"
@@ -263,7 +286,8 @@ class Engine:
         if seq == self.last_seq + 1:
             self.last_seq = seq
         if seq >= 0:
-            self._count(state, True, values[0] if values else None, job.number)
+            feasible = outcome.metrics.get(FEASIBLE, True) if outcome.metrics else True
+            self._count(state, True, values[0] if values and feasible else None, job.number)
         self.report.finished += 1
         if self.progress:
             self.progress.trial_done(job.number, state, values, outcome.error, self)
@@ -381,6 +405,13 @@ class Engine:
             self.db.unregister_driver(self.driver)
         except Exception:  # noqa: BLE001 - a stale driver row is harmless: its trials are all finished
             pass
+
+
+CONSTRAINTS, FEASIBLE = "_constraints", "_feasible"  # kept in the trial's metrics
+
+
+def _feasible(row) -> bool:
+    return '"_feasible": false' not in (row.metrics or "")
 
 
 def _loads(text: str | None) -> Any:

@@ -64,7 +64,7 @@ def resolve_auto(space: Space, n_trials: int | None, parallelism: int, n_objecti
 
 
 def make_sampler(spec: Any, space: Space, *, seed: int | None, n_trials: int | None, parallelism: int,
-                 n_objectives: int):
+                 n_objectives: int, constraints_func=None):
     """Build ``(sampler, name)``; ``name`` is recorded on each trial it proposes."""
     import optuna.samplers as S
 
@@ -73,9 +73,9 @@ def make_sampler(spec: Any, space: Space, *, seed: int | None, n_trials: int | N
     name = resolve_auto(space, n_trials, parallelism, n_objectives) if spec == "auto" else spec
     if name == "tpe":
         sampler = S.TPESampler(seed=seed, multivariate=True, group=space.is_conditional,
-                               warn_independent_sampling=False)
+                               warn_independent_sampling=False, constraints_func=constraints_func)
     elif name == "gp":
-        sampler = S.GPSampler(seed=seed, warn_independent_sampling=False)
+        sampler = S.GPSampler(seed=seed, warn_independent_sampling=False, constraints_func=constraints_func)
     elif name == "cmaes":
         try:
             import cmaes  # noqa: F401
@@ -89,7 +89,7 @@ def make_sampler(spec: Any, space: Space, *, seed: int | None, n_trials: int | N
     elif name == "qmc":
         sampler = S.QMCSampler(seed=seed, scramble=seed is not None, warn_independent_sampling=False)
     elif name == "nsga2":
-        sampler = S.NSGAIISampler(seed=seed)
+        sampler = S.NSGAIISampler(seed=seed, constraints_func=constraints_func)
     elif name.startswith("skopt-"):
         from autotune.search._skopt import make_skopt_sampler
 
