@@ -571,9 +571,9 @@ class StudyDatabase:
         order = S.trials.c.value.asc() if mode == "min" else S.trials.c.value.desc()
         offset, page = 0, 1
         while True:
-            rows = self.read(lambda c: c.execute(
-                sa.select(S.trials).where(S.trials.c.study_id == study_id, S.trials.c.state == "COMPLETE")
-                .order_by(order, S.trials.c.number).offset(offset).limit(page)).all())
+            query = (sa.select(S.trials).where(S.trials.c.study_id == study_id, S.trials.c.state == "COMPLETE")
+                     .order_by(order, S.trials.c.number).offset(offset).limit(page))
+            rows = self.read(lambda c, q=query: c.execute(q).all())
             for r in rows:
                 if '"_feasible": false' not in (r.metrics or ""):
                     return r
