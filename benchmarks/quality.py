@@ -50,7 +50,8 @@ def _vec(config, d):
 
 def branin(c):
     x, y = c["x0"], c["x1"]
-    return (y - 5.1 / (4 * math.pi**2) * x**2 + 5 / math.pi * x - 6) ** 2 + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x) + 10
+    b, c_, t = 5.1 / (4 * math.pi**2), 5 / math.pi, 1 / (8 * math.pi)
+    return (y - b * x**2 + c_ * x - 6) ** 2 + 10 * (1 - t) * math.cos(x) + 10
 
 
 _H_A = np.array([[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14], [3, 3.5, 1.7, 10, 17, 8],
@@ -285,7 +286,9 @@ def run(task):
     p_name, tuner, seed, n = task
     p = next(x for x in PROBLEMS if x.name == p_name)
     t0 = time.perf_counter()
-    if tuner.startswith("autotune-"):  # autotune-auto, or autotune-<sampler> to compare its choices
+    if tuner == "autotune-auto":  # auto adapts to the budget it is given: one study per budget
+        losses = {b: run_autotune(p, seed, b) for b in BUDGETS}
+    elif tuner.startswith("autotune-"):  # autotune-<sampler>, to compare auto's choices
         losses = run_autotune(p, seed, n, tuner.split("-", 1)[1])
     elif tuner.startswith("optuna-") or tuner == "random":
         losses = run_optuna(p, seed, n, "random" if tuner == "random" else tuner.split("-")[1])
@@ -322,17 +325,23 @@ def main() -> None:
         results = pool.map(run, tasks, chunksize=1)
         medians = dict(zip(args.problems, pool.map(random_median, [next(x for x in PROBLEMS if x.name == q)
                                                                    for q in args.problems]), strict=True))
-    best_seen = {q: min(min(r[3]) for r in results if r[0] == q) for q in args.problems}
+    def at_budget(losses, b):  # a tuner's first b losses (auto: its own study of budget b)
+        return losses[b] if isinstance(losses, dict) else losses[:b]
+
+    def lowest(losses):
+        return min(min(v) for v in losses.values()) if isinstance(losses, dict) else min(losses)
+
+    best_seen = {q: min(lowest(r[3]) for r in results if r[0] == q) for q in args.problems}
     scores: dict[str, dict[int, list[float]]] = {t: {b: [] for b in BUDGETS} for t in args.tuners}
     per_problem: dict[str, dict[str, float]] = {}
     seconds: dict[str, float] = {t: 0.0 for t in args.tuners}
-    for q, tuner, seed, losses, secs in results:
+    for q, tuner, _seed, losses, secs in results:
         prob = next(x for x in PROBLEMS if x.name == q)
         top = min(prob.optimum, best_seen[q]) if prob.optimum is not None else best_seen[q]
         span = medians[q] - top
         seconds[tuner] += secs
         for b in BUDGETS:
-            s = 100.0 * (medians[q] - min(losses[:b])) / span if span > 0 else 100.0
+            s = 100.0 * (medians[q] - min(at_budget(losses, b))) / span if span > 0 else 100.0
             scores[tuner][b].append(s)
             if b == 32:
                 per_problem.setdefault(q, {}).setdefault(tuner, 0.0)

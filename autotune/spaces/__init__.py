@@ -1,4 +1,5 @@
-"""Search spaces: ``uniform``, ``loguniform``, ``randint`` (inclusive), ``choice`` (values or sub-spaces), ``fixed``."""
+"""Search spaces: ``uniform``, ``loguniform``, ``randint`` (inclusive), ``choice`` (values or sub-spaces), ``fixed``;
+and ready spaces for common models (``lightgbm()``, ``mlp()``, ``svm()``, ``random_forest()``, ...)."""
 
 from autotune.spaces._domains import (
     Categorical,
@@ -13,7 +14,8 @@ from autotune.spaces._domains import (
     randint,
     uniform,
 )
+from autotune.spaces._ready import knn, lightgbm, logistic_regression, mlp, random_forest, svm
 from autotune.spaces._space import Space
 
-__all__ = ["Categorical", "Conditional", "Domain", "Fixed", "Float", "Int", "Space", "choice", "fixed",
-           "loguniform", "randint", "uniform"]
+__all__ = ["Categorical", "Conditional", "Domain", "Fixed", "Float", "Int", "Space", "choice", "fixed", "knn",
+           "lightgbm", "logistic_regression", "loguniform", "mlp", "randint", "random_forest", "svm", "uniform"]

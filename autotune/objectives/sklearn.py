@@ -1,0 +1,50 @@
+"""A ready scikit-learn objective: any estimator, a scoring name, k-fold cross-validation; the running mean score
+is reported after each fold (so a pruner can stop a hopeless configuration after one or two folds), and the
+estimator refitted on all the data is kept as the trial's ``model.pkl`` (``Result.load_object("model.pkl",
+trust=True)`` loads it back; unpickling needs that trust).
+
+    objective = sklearn_objective(SVC(), X, y, scoring="accuracy", cv=5)
+    study = at.Study(name="svm", space=at.spaces.svm(), objective=objective, metric="accuracy", mode="max")
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autotune.errors import ConfigError
+
+
+def sklearn_objective(estimator: Any, X, y, *, scoring: str = "accuracy", cv: int = 5, seed: int = 0,
+                      save_model: bool = True):
+    """Build ``objective(config, trial)``: ``config`` sets the estimator's parameters (``set_params``); it returns
+    ``{scoring: mean cross-validated score}`` (scikit-learn scores: higher is better, so use ``mode="max"``)."""
+    try:
+        from sklearn.base import clone, is_classifier
+        from sklearn.metrics import check_scoring
+        from sklearn.model_selection import KFold, StratifiedKFold
+    except ImportError:
+        raise ConfigError("objectives.sklearn needs scikit-learn: pip install scikit-learn.") from None
+    if cv < 2:
+        raise ConfigError(f"cv must be at least 2 folds, but got {cv!r}.")
+    try:
+        scorer = check_scoring(estimator, scoring=scoring)
+    except ValueError as exc:
+        raise ConfigError(f"scoring {scoring!r} is not a scikit-learn scoring name: {exc}") from None
+    splitter = (StratifiedKFold if is_classifier(estimator) else KFold)(cv, shuffle=True, random_state=seed)
+    folds = list(splitter.split(X, y))
+
+    def _take(data, idx):
+        return data.iloc[idx] if hasattr(data, "iloc") else data[idx]
+
+    def objective(config, trial):
+        model = clone(estimator).set_params(**config)
+        scores = []
+        for k, (train, test) in enumerate(folds):
+            fitted = clone(model).fit(_take(X, train), _take(y, train))
+            scores.append(float(scorer(fitted, _take(X, test), _take(y, test))))
+            trial.report(sum(scores) / len(scores), step=k)
+        if save_model:
+            trial.save_object("model.pkl", clone(model).fit(X, y))
+        return {scoring: sum(scores) / len(scores)}
+
+    return objective

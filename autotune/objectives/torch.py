@@ -1,0 +1,135 @@
+"""A ready PyTorch training loop: the user gives a model factory, the data (tensors or DataLoaders), a loss and an
+optimiser factory; each trial trains on its device (``trial.device``: its GPU when it has one, else the CPU),
+reports the validation metric every epoch for pruning, checkpoints every epoch -- so that a trial interrupted by a
+crash or a pre-empted node continues from its last epoch when the study resumes -- and keeps the best epoch's
+``state_dict`` as the trial's ``model.pt`` (load it with ``torch.load(path, weights_only=True)``).
+
+Checkpoints are keyed by study and configuration, in ``checkpoint_dir`` (default ``.autotune/checkpoints``, under
+the current folder; give a shared folder when trials may resume on another node), and removed when the trial ends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+from autotune.errors import ConfigError, TrialPruned
+
+
+def _require():
+    try:
+        import torch
+    except ImportError:
+        raise ConfigError("objectives.torch needs PyTorch: pip install torch.") from None
+    return torch
+
+
+def _loader(data, batch_size: int, shuffle: bool, seed: int):
+    torch = _require()
+    if isinstance(data, torch.utils.data.DataLoader):
+        return data
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        X, y = (d if isinstance(d, torch.Tensor) else torch.as_tensor(d) for d in data)
+        gen = torch.Generator().manual_seed(seed)
+        return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y), batch_size=batch_size,
+                                           shuffle=shuffle, generator=gen if shuffle else None)
+    raise ConfigError(f"data must be a DataLoader or an (inputs, targets) pair, but got {type(data).__name__}.")
+
+
+def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, loss_fn=None,
+                    optimizer_fn: Callable[[Any, dict[str, Any]], Any] | None = None, epochs: int = 10,
+                    metric: str = "val_loss", checkpoint_dir: str | None = None, seed: int = 0,
+                    on_epoch_end: Callable[[int, Any], None] | None = None):
+    """Build ``objective(config, trial)``; it returns ``{"val_loss", "accuracy", "epochs", "resumed_from",
+    "epochs_trained"}`` -- study ``metric="val_loss", mode="min"`` or ``metric="accuracy", mode="max"``.
+
+    ``optimizer_fn(parameters, config)`` defaults to Adam with ``config["lr"]`` and ``config["weight_decay"]``;
+    ``loss_fn`` to cross-entropy; the batch size comes from ``config["batch_size"]`` (default 64) when the data are
+    tensors.
+    """
+    torch = _require()
+    if metric not in ("val_loss", "accuracy"):
+        raise ConfigError(f"metric must be 'val_loss' or 'accuracy', but got {metric!r}.")
+    if epochs < 1:
+        raise ConfigError(f"epochs must be >= 1, but got {epochs!r}.")
+    loss_fn = loss_fn or torch.nn.CrossEntropyLoss()
+    folder = checkpoint_dir or os.path.join(".autotune", "checkpoints")
+
+    def default_optimizer(params, config):
+        return torch.optim.Adam(params, lr=config.get("lr", 1e-3), weight_decay=config.get("weight_decay", 0.0))
+
+    make_optimizer = optimizer_fn or default_optimizer
+
+    def evaluate(model, loader, device):
+        model.eval()
+        total, correct, n = 0.0, 0, 0
+        with torch.no_grad():
+            for xb, yb in loader:
+                xb, yb = xb.to(device), yb.to(device)
+                out = model(xb)
+                total += float(loss_fn(out, yb)) * len(yb)
+                if out.dim() == 2 and yb.dim() == 1:
+                    correct += int((out.argmax(1) == yb).sum())
+                n += len(yb)
+        return total / n, correct / n
+
+    def objective(config, trial):
+        torch.manual_seed(seed)
+        device = torch.device(trial.device if trial.device.startswith("cuda") and torch.cuda.is_available()
+                              else "cpu")
+        batch = int(config.get("batch_size", 64))
+        train_loader, valid_loader = _loader(train, batch, True, seed), _loader(valid, 1024, False, seed)
+        model = model_fn(config).to(device)
+        optimizer = make_optimizer(model.parameters(), config)
+        key = hashlib.sha1(json.dumps([trial.study_name, config], sort_keys=True, default=str).encode()).hexdigest()
+        path = os.path.join(folder, trial.study_name or "study", f"{key[:20]}.pt")
+        start, best = 0, None
+        if os.path.exists(path):  # an earlier attempt of this configuration was interrupted: continue it
+            state = torch.load(path, map_location=device, weights_only=True)
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            start, best = int(state["epoch"]) + 1, state["best"]
+        resumed_from = start
+        try:
+            for epoch in range(start, epochs):
+                model.train()
+                for xb, yb in train_loader:
+                    xb, yb = xb.to(device), yb.to(device)
+                    optimizer.zero_grad()
+                    loss_fn(model(xb), yb).backward()
+                    optimizer.step()
+                val_loss, acc = evaluate(model, valid_loader, device)
+                value = val_loss if metric == "val_loss" else acc
+                improved = best is None or (value < best["value"] if metric == "val_loss" else value > best["value"])
+                if improved:
+                    best = {"value": value, "val_loss": val_loss, "accuracy": acc, "epoch": epoch,
+                            "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                torch.save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                            "best": best}, path + ".tmp")
+                os.replace(path + ".tmp", path)  # a crash mid-write never leaves a torn checkpoint
+                if on_epoch_end is not None:
+                    on_epoch_end(epoch, trial)
+                trial.report(value, step=epoch)
+        except TrialPruned:
+            _remove(path)
+            raise
+        buf = io.BytesIO()
+        torch.save(best["state"], buf)
+        trial.save_artifact("model.pt", buf.getvalue())
+        _remove(path)
+        return {"val_loss": best["val_loss"], "accuracy": best["accuracy"], "epochs": epochs,
+                "resumed_from": resumed_from, "epochs_trained": epochs - resumed_from}
+
+    return objective
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,110 @@
+"""Ready objectives and spaces: each example runs, its best model is exported and used by a fresh process; an
+interrupted PyTorch trial resumes from its last checkpoint."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import autotune as at
+from tests.conftest import ROOT, cli, trial_rows, write_study
+
+LOADERS = {
+    "lightgbm_breast_cancer": """
+import lightgbm, sys
+from sklearn.datasets import load_breast_cancer
+X, y = load_breast_cancer(return_X_y=True)
+booster = lightgbm.Booster(model_file=sys.argv[1] + "/model.txt")
+acc = ((booster.predict(X) > 0.5) == y).mean()
+print(acc)
+""",
+    "torch_mlp_digits": """
+import json, sys, torch
+sys.path.insert(0, sys.argv[2])
+from sklearn.datasets import load_digits
+import torch_mlp_digits as ex
+params = json.loads(sys.argv[3])
+model = ex.make_model(params)
+model.load_state_dict(torch.load(sys.argv[1] + "/model.pt", weights_only=True))
+model.eval()
+X, y = load_digits(return_X_y=True)
+pred = model(torch.tensor(X / 16.0, dtype=torch.float32)).argmax(1).numpy()
+print((pred == y).mean())
+""",
+    "sklearn_svm": """
+import pickle, sys
+from sklearn.datasets import load_digits
+X, y = load_digits(return_X_y=True)
+model = pickle.load(open(sys.argv[1] + "/model.pkl", "rb"))  # our own export: we trust it
+print((model.predict(X / 16.0) == y).mean())
+""",
+    "sklearn_random_forest": """
+import pickle, sys
+from sklearn.datasets import load_wine
+X, y = load_wine(return_X_y=True)
+model = pickle.load(open(sys.argv[1] + "/model.pkl", "rb"))
+print((model.predict(X) == y).mean())
+""",
+}
+
+
+@pytest.mark.parametrize("example", sorted(LOADERS))
+def test_each_example_exports_a_model_a_fresh_process_can_use(example, tmp_path):
+    path = os.path.join(ROOT, "examples", f"{example}.py")
+    r = cli("run", path, "--n-trials", "6", "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "model"
+    best = json.loads(cli("best", example, "--json", "--export", out, cwd=tmp_path).stdout)
+    assert best["exported"]
+    loader = tmp_path / "load.py"
+    loader.write_text(LOADERS[example])
+    fresh = subprocess.run([sys.executable, str(loader), str(out), os.path.join(ROOT, "examples"),
+                            json.dumps(best["params"])], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert fresh.returncode == 0, fresh.stderr
+    assert float(fresh.stdout.strip().splitlines()[-1]) > 0.8  # the exported model really predicts
+
+
+def test_ready_spaces_are_overridden_key_by_key():
+    space = at.spaces.lightgbm(num_leaves=at.randint(4, 64), lambda_l1=None, max_bin=63)
+    assert space["num_leaves"] == at.randint(4, 64) and "lambda_l1" not in space
+    assert space["max_bin"] == at.fixed(63) and space["learning_rate"] == at.loguniform(0.01, 0.3)
+    for ready in (at.spaces.mlp, at.spaces.svm, at.spaces.random_forest, at.spaces.knn,
+                  at.spaces.logistic_regression):
+        at.Space(ready())  # each is a valid space
+
+
+RESUME = """
+import os, signal, torch
+from autotune.objectives.torch import torch_objective
+
+torch.manual_seed(0)
+X = torch.randn(200, 8)
+y = (X[:, 0] > 0).long()
+
+def kill_once(epoch, trial):
+    if epoch == 3 and not os.path.exists("killed"):
+        open("killed", "w").close()
+        os.kill(os.getpid(), signal.SIGKILL)  # the driver dies mid-training (parallelism 1: in-process)
+
+study = at.Study(name="resume", space={"lr": at.fixed(0.01), "batch_size": at.fixed(32)},
+                 objective=torch_objective(lambda c: torch.nn.Linear(8, 2), (X[:150], y[:150]), (X[150:], y[150:]),
+                                           epochs=8, on_epoch_end=kill_once),
+                 metric="val_loss", n_trials=1)
+"""
+
+
+def test_a_killed_torch_trial_resumes_from_its_last_checkpoint(tmp_path, sqlite_url):
+    write_study(tmp_path, RESUME)
+    first = cli("run", "study.py", "--storage", sqlite_url, "--quiet", cwd=tmp_path)
+    assert first.returncode == -9 and (tmp_path / "killed").exists()
+    second = cli("run", "study.py", "--storage", sqlite_url, "--quiet", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    result = at.load_study("resume", storage=sqlite_url)
+    done = [t for t in result.trials if t.state == "COMPLETE"]
+    assert len(done) == 1
+    assert done[0].metrics["resumed_from"] == 4  # epochs 0-3 were checkpointed before the kill
+    assert done[0].metrics["epochs_trained"] == 4  # only epochs 4-7 were trained again
+    assert [r.state for r in trial_rows(sqlite_url)] == ["FAIL", "COMPLETE"]
+    assert not os.listdir(tmp_path / ".autotune" / "checkpoints" / "resume")  # removed once finished
