@@ -2,9 +2,9 @@
 a laptop or a cluster. Declare a space and an objective, then ``Study(...).run()`` or ``autotune run study.py``.
 """
 
+from autotune import spaces
 from autotune.errors import AutotuneError, TrialPruned
 from autotune.objectives import Trial
-from autotune import spaces
 from autotune.spaces import Space, choice, fixed, loguniform, randint, uniform
 from autotune.study import Study
 
