@@ -14,7 +14,7 @@ import random
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -649,11 +649,6 @@ class StudyDatabase:
             raise StorageError(f"artifact '{name}' of trial {number} fails its SHA-256 check: it was changed after "
                                "it was stored. Refusing to return it.")
         return data
-
-    @contextlib.contextmanager
-    def connection(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
-            yield conn
 
 
 def _delete_external(locations: list[str]) -> None:

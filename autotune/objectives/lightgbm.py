@@ -33,7 +33,8 @@ def _require():
 def lightgbm_objective(X, y, *, task: str = "binary", metric: str | None = None, valid: Any = 0.2,
                        folds: int | None = None, num_boost_round: int = 1000, early_stopping_rounds: int = 30,
                        report_every: int = 10, seed: int = 0, params: dict[str, Any] | None = None):
-    """Build ``objective(config, trial)`` for LightGBM; it returns ``{metric: best score, "best_iteration": n}``.
+    """Build ``objective(config, trial)`` for LightGBM; it returns ``{metric: best score, "best_iteration": n,
+    "rounds_trained": rounds}``.
 
     ``valid`` is a fraction held out (stratified for classification) or an ``(X_valid, y_valid)`` pair;
     ``folds=k`` uses k-fold cross-validation instead (the mean over folds is reported and returned, and the saved
@@ -81,7 +82,7 @@ def lightgbm_objective(X, y, *, task: str = "binary", metric: str | None = None,
             score = series[-1]
             booster = lgb.train(p, lgb.Dataset(X, y), best_it)
         trial.save_artifact("model.txt", booster.model_to_string(num_iteration=best_it))
-        return {metric: float(score), "best_iteration": best_it}
+        return {metric: float(score), "best_iteration": best_it, "rounds_trained": reporter.last_round}
 
     return objective
 
@@ -93,9 +94,11 @@ class _Reporter:
 
     def __init__(self, trial, metric: str, every: int) -> None:
         self.trial, self.metric, self.every = trial, metric, every
+        self.last_round = 0
 
     def __call__(self, env) -> None:
         round_ = env.iteration + 1
+        self.last_round = round_
         if round_ % self.every:
             return
         for item in env.evaluation_result_list:
