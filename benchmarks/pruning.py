@@ -25,7 +25,7 @@ def steps(trial, kind: str) -> int:
 def measure(study, kind: str, pruner: str, folder: str):
     st = copy.copy(study)
     st.pruner = pruner
-    st.name = f"{study.name}-{pruner}"
+    st.name = f"{study.name}-{pruner if isinstance(pruner, str) else type(pruner).__name__}-{id(pruner)}"
     t0 = time.perf_counter()
     result = st.run(storage=f"sqlite:///{os.path.join(folder, 'pruning.db')}")
     wall = time.perf_counter() - t0

@@ -9,7 +9,7 @@ Score (as Bayesmark): per problem and seed, the best loss after b evaluations is
 loss of one random evaluation and 100 the optimum (known, or the best ever seen by any tuner); scores are averaged
 over seeds and problems.
 
-    python benchmarks/quality.py --seeds 3 --workers 2        # ~15 min on 2 cores; writes quality.json and .png
+    python benchmarks/quality.py --seeds 3 --workers 2   # ~30 min on 2 cores; writes quality.json, .png, _raw.jsonl
 """
 
 from __future__ import annotations
@@ -318,13 +318,27 @@ def main() -> None:
     ap.add_argument("--problems", nargs="*", default=[p.name for p in PROBLEMS])
     ap.add_argument("--tuners", nargs="*", default=list(TUNERS))
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "quality"))
+    ap.add_argument("--fresh", action="store_true", help="ignore the runs recorded by an earlier invocation")
     args = ap.parse_args()
     n = max(BUDGETS)
     tasks = [(p, t, s, n) for p in args.problems for t in args.tuners for s in range(args.seeds)]
-    with get_context("spawn").Pool(args.workers) as pool:
-        results = pool.map(run, tasks, chunksize=1)
+    raw = args.out + "_raw.jsonl"  # every finished run, so that a rerun of one tuner reuses the others
+    done: dict[tuple, tuple] = {}
+    if os.path.exists(raw) and not args.fresh:
+        with open(raw) as fh:
+            for line in fh:
+                r = json.loads(line)
+                losses = {int(k): v for k, v in r["losses"].items()} if isinstance(r["losses"], dict) else r["losses"]
+                done[(r["problem"], r["tuner"], r["seed"])] = (r["problem"], r["tuner"], r["seed"], losses, r["secs"])
+    todo = [t for t in tasks if t[:3] not in done]
+    with get_context("spawn").Pool(args.workers) as pool, open(raw, "a" if not args.fresh else "w") as fh:
+        for q, tuner, seed, losses, secs in pool.imap_unordered(run, todo, chunksize=1):
+            done[(q, tuner, seed)] = (q, tuner, seed, losses, secs)
+            fh.write(json.dumps({"problem": q, "tuner": tuner, "seed": seed, "losses": losses, "secs": secs}) + "\n")
+            fh.flush()
         medians = dict(zip(args.problems, pool.map(random_median, [next(x for x in PROBLEMS if x.name == q)
                                                                    for q in args.problems]), strict=True))
+    results = [done[t[:3]] for t in tasks]
     def at_budget(losses, b):  # a tuner's first b losses (auto: its own study of budget b)
         return losses[b] if isinstance(losses, dict) else losses[:b]
 

@@ -1,5 +1,5 @@
-"""LightGBM on scikit-learn's breast-cancer data: the ready space and objective, pruned every 10 boosting rounds,
-the best booster kept as model.txt.
+"""LightGBM on scikit-learn's breast-cancer data: the ready space and objective, reported every 10 boosting rounds
+to the median pruner, the best booster kept as model.txt.
 
     autotune run examples/lightgbm_breast_cancer.py && autotune best lightgbm_breast_cancer --export model/
 """

@@ -1,4 +1,4 @@
-"""A PyTorch MLP on scikit-learn's digits: the ready space and training loop, reported every epoch for the pruner,
+"""A PyTorch MLP on scikit-learn's digits: the ready space and training loop, reported every epoch to an ASHA pruner,
 checkpointed every epoch, the best state_dict kept as model.pt.
 
     autotune run examples/torch_mlp_digits.py && autotune best torch_mlp_digits --export model/
@@ -33,7 +33,7 @@ study = at.Study(
     metric="val_loss",
     mode="min",
     sampler="tpe",
-    pruner="median",
+    pruner="asha",
     n_trials=12,
     seed=0,
 )
