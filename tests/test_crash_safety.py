@@ -115,3 +115,23 @@ def _alive(pid):
             return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_two_drivers_taking_over_one_stale_trial_requeue_it_once(storage):
+    """Both drivers read the trial as RUNNING; the second takeover must find it gone and change nothing."""
+    import autotune as at
+    from autotune.database import StudyDatabase
+    from autotune.database import _schema as S
+
+    study = at.Study(name="race", space={"x": at.uniform(0, 1)}, objective=lambda c, t: 0.0, n_trials=3)
+    db = StudyDatabase(storage)
+    row, _ = db.ensure_study("race", ["loss"], ["min"], study.space.to_dict(), 3)
+    dead = db.register_driver(row.id)
+    db.claim_new(row.id, dead, 3, {"x": 0.5}, "random")
+    seen = db.read(lambda c: c.execute(sa.select(S.trials).where(S.trials.c.number == 0)).one())
+    first = db.write(lambda c: db._requeue(c, row.id, seen, "stale", same_attempt=True))
+    second = db.write(lambda c: db._requeue(c, row.id, seen, "stale", same_attempt=True))
+    assert first == (0, 1) and second is None
+    peek = db.peek(row.id)
+    assert (peek.n_active, peek.n_waiting) == (0, 1)
+    assert [(r.number, r.state) for r in trial_rows(storage)] == [(0, "FAIL"), (1, "WAITING")]

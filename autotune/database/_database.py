@@ -371,6 +371,7 @@ class StudyDatabase:
                 who = f"{d.host} pid {d.pid}" if d else "an unknown driver"
                 out.append(self._requeue(conn, study_id, r, f"stale: its driver ({who}) stopped; configuration "
                                                             "re-queued as trial {new}", same_attempt=True))
+            out = [pair for pair in out if pair is not None]
             gone = {r.owner for r in stale if r.owner in owners}
             conn.execute(S.drivers.delete().where(S.drivers.c.id.in_(gone)))
             return out
@@ -385,8 +386,18 @@ class StudyDatabase:
         return conn.execute(S.studies.update().where(S.studies.c.id == study_id).values(**values)
                             .returning(S.studies.c.log_seq)).scalar_one()
 
-    def _requeue(self, conn: Connection, study_id: int, row, reason: str, same_attempt: bool) -> tuple[int, int]:
-        """Fail a trial, uncount it and queue its configuration as a new WAITING trial (one transaction)."""
+    def _requeue(self, conn: Connection, study_id: int, row, reason: str,
+                 same_attempt: bool) -> tuple[int, int] | None:
+        """Fail a RUNNING trial, uncount it and queue its configuration as a new WAITING trial (one transaction).
+
+        The first step is a conditional update: when two drivers take over the same stale trial at once, the
+        second finds it no longer RUNNING (PostgreSQL re-checks the condition after the first commits) and does
+        nothing, so a configuration is never queued twice nor the budget given back twice. None then.
+        """
+        taken = conn.execute(S.trials.update().where(S.trials.c.id == row.id, S.trials.c.state == "RUNNING")
+                             .values(state="FAIL", owner=None, counted=False, finished_at=time.time())).rowcount
+        if taken != 1:
+            return None
         new = conn.execute(S.studies.update().where(S.studies.c.id == study_id)
                            .values(next_number=S.studies.c.next_number + 1, n_waiting=S.studies.c.n_waiting + 1)
                            .returning(S.studies.c.next_number)).scalar_one() - 1
@@ -395,8 +406,7 @@ class StudyDatabase:
             attempt=row.attempt if same_attempt else row.attempt + 1, retry_of=row.number, counted=True))
         seq = self._next_seq(conn, study_id, n_active=-1)
         conn.execute(S.trials.update().where(S.trials.c.id == row.id).values(
-            state="FAIL", error=reason.replace("{new}", str(new)), owner=None, counted=False, finished_at=time.time(),
-            finish_seq=seq))
+            error=reason.replace("{new}", str(new)), finish_seq=seq))
         return row.number, new
 
     # -- the per-trial hot path ----------------------------------------------------------------------------
@@ -489,7 +499,8 @@ class StudyDatabase:
             if row is None:
                 return -1, None, None
             conn.execute(S.trials.update().where(S.trials.c.id == row.id).values(intermediate=inter, traceback=tb))
-            return -1, self._requeue(conn, study_id, row, requeue, same_attempt=False)[1], None
+            pair = self._requeue(conn, study_id, row, requeue, same_attempt=False)
+            return -1, pair[1] if pair else None, None
 
         def fn(conn: Connection) -> tuple[int, int | None, Peek | None]:
             seq, n_active, n_waiting = self._hot(conn, "seq", {"b_sid": study_id}).fetchone()
@@ -522,22 +533,24 @@ class StudyDatabase:
         """Undo the start of an aborted run's trials: queued ones wait again, sampler-proposed ones vanish."""
         def fn(conn: Connection) -> None:
             for r in self._owned(conn, study_id, driver_id):
+                mine = (S.trials.c.id == r.id, S.trials.c.state == "RUNNING")  # unless taken over meanwhile
                 if r.origin == "queue":
-                    conn.execute(S.trials.update().where(S.trials.c.id == r.id).values(
-                        state="WAITING", owner=None, started_at=None, intermediate=None))
-                    delta = {"n_waiting": S.studies.c.n_waiting + 1}
+                    done = conn.execute(S.trials.update().where(*mine).values(
+                        state="WAITING", owner=None, started_at=None, intermediate=None)).rowcount
+                    delta = {"n_waiting": S.studies.c.n_waiting + done}
                 else:
-                    conn.execute(S.trials.delete().where(S.trials.c.id == r.id))
+                    done = conn.execute(S.trials.delete().where(*mine)).rowcount
                     delta = {}
                 conn.execute(S.studies.update().where(S.studies.c.id == study_id)
-                             .values(n_active=S.studies.c.n_active - 1, **delta))
+                             .values(n_active=S.studies.c.n_active - done, **delta))
         self.write(fn)
 
     def requeue_owned(self, study_id: int, driver_id: str, reason: str) -> list[tuple[int, int]]:
         """Fail this driver's RUNNING trials with ``reason`` and queue their configurations again."""
         def fn(conn: Connection) -> list[tuple[int, int]]:
-            return [self._requeue(conn, study_id, r, reason, same_attempt=True)
-                    for r in self._owned(conn, study_id, driver_id)]
+            pairs = [self._requeue(conn, study_id, r, reason, same_attempt=True)
+                     for r in self._owned(conn, study_id, driver_id)]
+            return [p for p in pairs if p is not None]
         return self.write(fn)
 
     def running(self, study_id: int) -> list[Any]:
