@@ -30,14 +30,15 @@ def run_study(study, *, storage=None, backend=None, n_trials=None, parallelism=N
     par = _check_int("parallelism", parallelism, 1) if parallelism is not None else st.parallelism
     if ray_address and backend != "ray":
         raise ConfigError(f"--ray-address {ray_address!r} needs --backend ray (the study's backend is {backend!r}).")
+    runner = make_backend(st, backend, par, ray_address)  # may refuse the resources: before the database
     db = StudyDatabase(st.resolve_storage(storage))
     progress_view = None
     if progress:
         from autotune._progress import Progress
 
         progress_view = Progress(st.name, total) if progress is True else progress
-    engine = Engine(st, db, make_backend(st, backend, par, ray_address), n_trials=total or 2**31 - 1, timeout=limit,
-                    parallelism=par, progress=progress_view)
+    engine = Engine(st, db, runner, n_trials=total or 2**31 - 1, timeout=limit, parallelism=par,
+                    progress=progress_view)
     try:
         report = engine.run()
     except AutotuneError:

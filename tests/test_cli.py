@@ -137,3 +137,23 @@ def test_several_studies_in_one_file_need_a_name(tmp_path):
     assert r.returncode == 1 and "declares several studies (demo, other); pick one with --name" in r.stderr
     r = cli("run", "study.py", "--name", "other", cwd=tmp_path)
     assert r.returncode == 0 and "study 'other': 2 COMPLETE" in r.stdout
+
+
+@pytest.mark.parametrize("body, message", [
+    ("study = at.Study(name='g', space={'x': at.uniform(0, 1)}, objective=lambda c, t: 1.0, sampler='grid',"
+     " n_trials=3)\n", "the grid sampler needs discrete parameters"),
+    ("study = at.Study(name='m', space={'x': at.uniform(0, 1)}, objective=lambda c, t: {'a': 1, 'b': 2},"
+     " metric=['a', 'b'], mode=['min', 'min'], sampler='skopt-gp', n_trials=3)\n", "optimises one metric"),
+    ("study = at.Study(name='gpu', space={'x': at.uniform(0, 1)}, objective=lambda c, t: 1.0, n_trials=3,"
+     " parallelism=2, resources={'cpu': 1, 'gpu': 1})\n", "needs 2 GPUs, but 0 are visible"),
+])
+def test_settings_refused_at_run_time_change_nothing(body, message, folder, tmp_path):
+    assert cli("run", "study.py", "--quiet", cwd=folder).returncode == 0
+    before = dump(f"sqlite:///{folder / 'autotune.db'}")
+    write_study(folder, body, "bad.py")
+    for cwd in (folder, tmp_path / "fresh"):  # an existing database, and a folder with none yet
+        os.makedirs(cwd, exist_ok=True)
+        r = cli("run", folder / "bad.py", cwd=cwd, env={"AUTOTUNE_GPUS": ""})
+        assert r.returncode == 1 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert dump(f"sqlite:///{folder / 'autotune.db'}") == before
+    assert not (tmp_path / "fresh" / "autotune.db").exists()

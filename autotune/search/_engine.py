@@ -64,10 +64,7 @@ class Engine:
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         warnings.filterwarnings("ignore", module="optuna")
         st = self.study
-        donor = self.db.get_study(st.warm_start_from) if st.warm_start_from else None  # before changing anything
-        self.row, self.created = self.db.ensure_study(st.name, st.metrics, st.modes, st.space.to_dict(),
-                                                      st.n_trials)
-        self.sid = self.row.id
+        # everything that can refuse the study's settings runs before the database changes
         self.n_constraints = 1
         self.sampler, self.sampler_name = make_sampler(
             st.sampler, st.space, seed=st.seed, n_trials=self.n_trials, parallelism=self.parallelism,
@@ -78,6 +75,10 @@ class Engine:
         self.ostudy = optuna.create_study(directions=directions, sampler=self.sampler,
                                           pruner=make_pruner(st.pruner), study_name=st.name)
         self.store = FsspecArtifactStore(st.artifact_store) if st.artifact_store else None
+        donor = self.db.get_study(st.warm_start_from) if st.warm_start_from else None
+        self.row, self.created = self.db.ensure_study(st.name, st.metrics, st.modes, st.space.to_dict(),
+                                                      st.n_trials)
+        self.sid = self.row.id
         self.driver = self.db.register_driver(self.sid)
         self.db.fail_stale(self.sid, st.stale_after)
         self.known: set[int] = set()

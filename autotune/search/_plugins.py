@@ -103,20 +103,15 @@ def make_sampler(spec: Any, space: Space, *, seed: int | None, n_trials: int | N
     return sampler, (f"auto:{name}" if spec == "auto" else name)
 
 
-def _grid_class():
+def _Grid(search_space, seed):
+    """Optuna's grid sampler, minus its ``study.stop()`` call: the engine caps the budget at the grid size."""
     import optuna.samplers as S
 
     class Grid(S.GridSampler):
-        """Optuna's grid sampler, minus its ``study.stop()`` call: the engine caps the budget at the grid size."""
-
         def after_trial(self, study, trial, state, values) -> None:
             return None
 
-    return Grid
-
-
-def _Grid(*args, **kwargs):
-    return _grid_class()(*args, **kwargs)
+    return Grid(search_space, seed=seed)
 
 
 def make_pruner(spec: Any):
