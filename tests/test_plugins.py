@@ -144,3 +144,18 @@ def test_two_drivers_share_a_study_with_every_sampler(sampler, tmp_path, sqlite_
         assert p.returncode == 0 and err == "", err
     rows = trial_rows(sqlite_url)
     assert [r.number for r in rows] == list(range(16)) and all(r.state == "COMPLETE" for r in rows)
+
+
+def _bowl(config, trial):
+    return (config["a"] - 2) ** 2 + (config["b"] - 1) ** 2 + (0.0 if config["c"] == "x" else 0.5)
+
+
+def test_auto_never_spends_a_trial_on_a_configuration_it_has_seen(sqlite_url):
+    # 5 x 3 x 2 = 30 points; the GP's optimum (2, 1, "x") is found early and then proposed again and again
+    space = {"a": at.randint(0, 4), "b": at.randint(0, 2), "c": at.choice(["x", "y"])}
+    result = at.Study(name="d", space=space, objective=_bowl, n_trials=20, seed=0).run(storage=sqlite_url)
+    configs = [tuple(sorted(t.params.items())) for t in result.trials]
+    assert len(set(configs)) == 20
+    origins = {t.origin for t in result.trials}
+    assert "auto:gp" in origins and origins & {"auto:gp>tpe", "auto:gp>random"}, origins
+    assert result.best_value == 0.0

@@ -22,6 +22,7 @@ from autotune.database._artifacts import FsspecArtifactStore, sha256
 from autotune.database._database import FINISHED
 from autotune.errors import ObjectiveContractError
 from autotune.objectives import Outcome
+from autotune.search._auto import AutoGPSampler
 from autotune.search._plugins import make_pruner, make_sampler
 
 TICK = 0.5  # seconds between housekeeping rounds while trials run
@@ -213,8 +214,11 @@ class Engine:
         for _ in range(self.n_trials if grid else 1):
             otrial = self.ostudy.ask()
             params, config = self.study.space.sample(otrial)
-            number, self.snapshot = self.db.claim_new(self.sid, self.driver, self.n_trials, params,
-                                                      self.sampler_name, unique=grid)
+            origin = self.sampler_name
+            if isinstance(self.sampler, AutoGPSampler) and self.sampler.proposer != "gp":
+                origin = f"{origin}>{self.sampler.proposer}"  # the GP's proposal repeated a known point
+            number, self.snapshot = self.db.claim_new(self.sid, self.driver, self.n_trials, params, origin,
+                                                      unique=grid)
             if number is None or number < 0:
                 # the budget was taken meanwhile, or (grid) another driver holds this point: the sampler sees it
                 # as visited and proposes another
@@ -222,7 +226,7 @@ class Engine:
                 if number is None:
                     return None
                 continue
-            return self._job(number, otrial, config, self.sampler_name, False, 0)
+            return self._job(number, otrial, config, origin, False, 0)
         return None
 
     def _job(self, number: int, otrial, config, origin: str, queued: bool, attempt: int) -> Job:

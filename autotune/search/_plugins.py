@@ -76,10 +76,14 @@ def make_sampler(spec: Any, space: Space, *, seed: int | None, n_trials: int | N
         sampler = S.TPESampler(seed=seed, multivariate=True, group=space.is_conditional,
                                warn_independent_sampling=False, constraints_func=constraints_func)
     elif name == "gp":
-        # under auto, the random start shrinks with the budget: 4 of 16 trials, 8 of 32, at most 10
-        startup = max(4, min(10, (n_trials or 40) // 4)) if spec == "auto" else 10
-        sampler = S.GPSampler(seed=seed, n_startup_trials=startup, warn_independent_sampling=False,
-                              constraints_func=constraints_func)
+        if spec == "auto":  # GP that re-proposes repeated points, with a random start of 4 of 16, 8 of 32, ≤ 10
+            from autotune.search._auto import AutoGPSampler
+
+            sampler = AutoGPSampler(seed=seed, n_startup_trials=max(4, min(10, (n_trials or 40) // 4)),
+                                    constraints_func=constraints_func)
+        else:
+            sampler = S.GPSampler(seed=seed, n_startup_trials=10, warn_independent_sampling=False,
+                                  constraints_func=constraints_func)
     elif name == "cmaes":
         try:
             import cmaes  # noqa: F401
