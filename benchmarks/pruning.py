@@ -1,13 +1,20 @@
 """Does pruning pay? The LightGBM and PyTorch examples run with their pruner and without any (same sampler, seed
-and budget), in one run: total training steps (boosting rounds, epochs), wall time, and the best score.
+and budget), in one run, for several seeds: total training steps (boosting rounds, epochs), wall time, and the
+best score.
 
-    python benchmarks/pruning.py
+A single seed says little at these budgets: pruning changes what the sampler learns, so the two studies walk
+different paths, and on the same data the unpruned best alone moves by 10% from seed to seed. The figures that
+count are the totals over the seeds: the steps ratio of the summed steps, and the difference of the mean best.
+
+    python benchmarks/pruning.py [--seeds 5]
 """
 
 from __future__ import annotations
 
+import argparse
 import copy
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -22,35 +29,47 @@ def steps(trial, kind: str) -> int:
     return (trial.last_step or 0) + (0 if kind == "lightgbm" else 1)  # rounds are counted from 1, epochs from 0
 
 
-def measure(study, kind: str, pruner: str, folder: str):
+def measure(study, kind: str, pruner, seed: int, folder: str):
     st = copy.copy(study)
-    st.pruner = pruner
-    st.name = f"{study.name}-{pruner if isinstance(pruner, str) else type(pruner).__name__}-{id(pruner)}"
+    st.pruner, st.seed = pruner, seed
+    st.name = f"{study.name}-{pruner if isinstance(pruner, str) else type(pruner).__name__}-seed{seed}"
     t0 = time.perf_counter()
     result = st.run(storage=f"sqlite:///{os.path.join(folder, 'pruning.db')}")
     wall = time.perf_counter() - t0
-    return sum(steps(t, kind) for t in result.trials), wall, result.best_value, result.counts()
+    return sum(steps(t, kind) for t in result.trials), wall, result.best_value, result.counts().get("PRUNED", 0)
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seeds", type=int, default=5)
+    args = ap.parse_args()
     import lightgbm_breast_cancer
     import torch_mlp_digits
 
-    cases = [("lightgbm", lightgbm_breast_cancer.study, "boosting rounds"),
+    cases = [("lightgbm", lightgbm_breast_cancer.study, "rounds"),
              ("torch", torch_mlp_digits.study, "epochs")]
     with tempfile.TemporaryDirectory() as tmp:
         os.chdir(tmp)  # torch checkpoints go under ./.autotune
         for kind, study, unit in cases:
-            s_none, w_none, b_none, c_none = measure(study, kind, "none", tmp)
-            s_pr, w_pr, b_pr, c_pr = measure(study, kind, study.pruner, tmp)
-            diff = 100.0 * abs(b_pr - b_none) / abs(b_none)
-            better = "better" if (b_pr < b_none) == (study.modes[0] == "min") else "worse"
-            print(f"{study.name}: {study.n_trials} trials, {study.sampler} seed {study.seed}, metric "
-                  f"{study.metrics[0]} ({study.modes[0]})")
-            print(f"  no pruning      : {s_none:6d} {unit:15s} {w_none:6.1f} s   best {b_none:.5f}   {c_none}")
-            print(f"  {study.pruner:6s} pruner : {s_pr:6d} {unit:15s} {w_pr:6.1f} s   best {b_pr:.5f}   {c_pr}")
-            print(f"  steps ratio {s_pr / s_none:.2f}, wall ratio {w_pr / w_none:.2f}, best score {diff:.2f}% "
-                  f"{better if diff else 'equal'}")
+            sign = 1.0 if study.modes[0] == "min" else -1.0
+            print(f"{study.name}: {study.n_trials} trials, {study.sampler}, pruner {study.pruner!r} against none, "
+                  f"metric {study.metrics[0]} ({study.modes[0]})")
+            print(f"  seed  {unit + ' none':>12s} {unit + ' pruned':>14s}  ratio  wall none  pruned  pruned trials"
+                  f"  best none  best pruned  difference")
+            rows = []
+            for seed in range(args.seeds):
+                s0, w0, b0, _ = measure(study, kind, "none", seed, tmp)
+                s1, w1, b1, k = measure(study, kind, study.pruner, seed, tmp)
+                rows.append((s0, s1, w0, w1, b0, b1))
+                print(f"  {seed:4d}  {s0:12d} {s1:14d}  {s1 / s0:5.2f}  {w0:8.1f}s {w1:6.1f}s  {k:6d} of "
+                      f"{study.n_trials:<4d} {b0:10.5f}  {b1:11.5f}  {100 * sign * (b1 - b0) / abs(b0):+9.2f}%")
+            s0, s1, w0, w1 = (sum(r[i] for r in rows) for i in range(4))
+            b0, b1 = (statistics.mean(r[i] for r in rows) for i in (4, 5))
+            worse = 100 * sign * (b1 - b0) / abs(b0)
+            print(f"  total {s0:11d} {s1:14d}  {s1 / s0:5.2f}  {w0:8.1f}s {w1:6.1f}s  {'':13s}"
+                  f"{b0:10.5f}  {b1:11.5f}  {worse:+9.2f}%   (mean best; + is worse)")
+            print(f"  => steps ratio {s1 / s0:.2f}, wall ratio {w1 / w0:.2f}, mean best {abs(worse):.2f}% "
+                  f"{'worse' if worse > 0 else 'better' if worse < 0 else 'equal'} with pruning\n")
 
 
 if __name__ == "__main__":
