@@ -3,7 +3,7 @@ and budget), in one run, for several seeds: total training steps (boosting round
 best score.
 
 A single seed says little at these budgets: pruning changes what the sampler learns, so the two studies walk
-different paths, and on the same data the unpruned best alone moves by 10% from seed to seed. The figures that
+different paths, and on the same data the unpruned best alone moves by up to 13% from seed to seed. The figures that
 count are the totals over the seeds: the steps ratio of the summed steps, and the difference of the mean best.
 
     python benchmarks/pruning.py [--seeds 5]

@@ -9,7 +9,7 @@ Score (as Bayesmark): per problem and seed, the best loss after b evaluations is
 loss of one random evaluation and 100 the optimum (known, or the best ever seen by any tuner); scores are averaged
 over seeds and problems.
 
-    python benchmarks/quality.py --seeds 3 --workers 2   # ~30 min on 2 cores; writes quality.json, .png, _raw.jsonl
+    python benchmarks/quality.py --seeds 5 --workers 2   # ~45 min on 2 cores; writes quality.json, .png, _raw.jsonl
 """
 
 from __future__ import annotations
