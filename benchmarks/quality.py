@@ -7,7 +7,8 @@ TPE, Optuna's GP, scikit-optimize's ``gp_minimize``, Hyperopt's TPE, and random 
 
 Score (as Bayesmark): per problem and seed, the best loss after b evaluations is normalised so that 0 is the median
 loss of one random evaluation and 100 the optimum (known, or the best ever seen by any tuner); scores are averaged
-over seeds and problems.
+over seeds and problems. auto's paired difference to each peer (same problem, same seed) is printed with its
+standard error, to tell a gap from seed noise.
 
     python benchmarks/quality.py --seeds 5 --workers 2   # ~45 min on 2 cores; writes quality.json, .png, _raw.jsonl
 """
@@ -349,7 +350,8 @@ def main() -> None:
     scores: dict[str, dict[int, list[float]]] = {t: {b: [] for b in BUDGETS} for t in args.tuners}
     per_problem: dict[str, dict[str, float]] = {}
     seconds: dict[str, float] = {t: 0.0 for t in args.tuners}
-    for q, tuner, _seed, losses, secs in results:
+    paired: dict[str, dict[int, dict[tuple, float]]] = {t: {b: {} for b in BUDGETS} for t in args.tuners}
+    for q, tuner, seed, losses, secs in results:
         prob = next(x for x in PROBLEMS if x.name == q)
         top = min(prob.optimum, best_seen[q]) if prob.optimum is not None else best_seen[q]
         span = medians[q] - top
@@ -357,6 +359,7 @@ def main() -> None:
         for b in BUDGETS:
             s = 100.0 * (medians[q] - min(at_budget(losses, b))) / span if span > 0 else 100.0
             scores[tuner][b].append(s)
+            paired[tuner][b][(q, seed)] = s
             if b == 32:
                 per_problem.setdefault(q, {}).setdefault(tuner, 0.0)
                 per_problem[q][tuner] += s / args.seeds
@@ -372,6 +375,16 @@ def main() -> None:
     print(f"{'tuner':20s} " + " ".join(f"{'b=' + str(b):>8s}" for b in BUDGETS) + "   CPU s")
     for t in sorted(args.tuners, key=lambda t: -table[t][32]):
         print(f"{t:20s} " + " ".join(f"{table[t][b]:8.1f}" for b in BUDGETS) + f"  {seconds[t]:7.1f}")
+    lead = args.tuners[0]  # autotune's auto, unless --tuners says otherwise
+    gaps = {}
+    print(f"\n{lead} minus each peer, paired by problem and seed: mean difference +- its standard error "
+          f"({len(paired[lead][BUDGETS[0]])} pairs; a difference within about two standard errors is noise)")
+    for t in args.tuners[1:]:
+        gaps[t] = {}
+        for b in BUDGETS:
+            d = [paired[lead][b][k] - paired[t][b][k] for k in paired[lead][b]]
+            gaps[t][b] = (statistics.mean(d), statistics.stdev(d) / math.sqrt(len(d)) if len(d) > 1 else math.nan)
+        print(f"  vs {t:20s} " + "  ".join(f"b={b}: {m:+5.1f} +- {se:3.1f}" for b, (m, se) in gaps[t].items()))
     print("\nscore at b=32 by problem family")
     print(f"{'family':12s} " + " ".join(f"{t[:14]:>15s}" for t in args.tuners))
     for f, d in families.items():
@@ -381,7 +394,9 @@ def main() -> None:
         print(f"{q:18s} " + " ".join(f"{d[t]:7.1f}" for t in args.tuners))
     with open(args.out + ".json", "w") as fh:
         json.dump({"budgets": BUDGETS, "table": table, "families": families, "per_problem_b32": per_problem,
-                   "seconds": seconds, "seeds": args.seeds, "problems": args.problems}, fh, indent=1)
+                   "seconds": seconds, "seeds": args.seeds, "problems": args.problems,
+                   "paired_differences": {t: {b: {"mean": m, "stderr": se} for b, (m, se) in g.items()}
+                                          for t, g in gaps.items()}}, fh, indent=1)
     try:
         import matplotlib
 
