@@ -32,7 +32,9 @@ class AutoGPSampler(BaseSampler):
                                warn_independent_sampling=False, constraints_func=constraints_func)
         self._random = RandomSampler(seed=shifted(2))  # the random start, and the last resort against repeats
         self._retries = retries
-        self.proposer = "gp"  # who proposed the latest trial: "gp", "tpe" or "random" (recorded on the trial)
+        # which fallback proposed the latest trial (None: the GP or its random start); the engine appends it to the
+        # trial's origin, as in "auto:gp>tpe"
+        self.fallback: str | None = None
 
     def reseed_rng(self) -> None:
         for sampler in (self._gp, self._tpe, self._random):
@@ -42,7 +44,7 @@ class AutoGPSampler(BaseSampler):
         return self._gp.infer_relative_search_space(study, trial)
 
     def sample_relative(self, study, trial, search_space) -> dict[str, Any]:
-        self.proposer = "gp"
+        self.fallback = None
         if not search_space:  # the first trial (nothing to intersect yet): sample_independent
             return {}
         params = self._gp.sample_relative(study, trial, search_space)
@@ -51,16 +53,16 @@ class AutoGPSampler(BaseSampler):
             params = self._draw(study, trial, search_space)
         names = sorted(search_space)
         seen = {tuple(t.params.get(n) for n in names)
-                for t in study._get_trials(deepcopy=False, states=_SEEN, use_cache=False)
+                for t in study.get_trials(deepcopy=False, states=_SEEN)
                 if t.number != trial.number}
         for attempt in range(self._retries):
             if tuple(params.get(n) for n in names) not in seen:
                 return params
             if attempt == 0 and not random_start:
-                self.proposer = "tpe"
+                self.fallback = "tpe"
                 params = self._tpe.sample_relative(study, trial, search_space) or params
             else:
-                self.proposer = "random"
+                self.fallback = "random"
                 params = self._draw(study, trial, search_space)
         return params  # a space with (almost) every point visited: repeat rather than fail
 

@@ -22,7 +22,6 @@ from autotune.database._artifacts import FsspecArtifactStore, sha256
 from autotune.database._database import FINISHED
 from autotune.errors import ObjectiveContractError
 from autotune.objectives import Outcome
-from autotune.search._auto import AutoGPSampler
 from autotune.search._plugins import make_pruner, make_sampler
 
 TICK = 0.5  # seconds between housekeeping rounds while trials run
@@ -214,9 +213,8 @@ class Engine:
         for _ in range(self.n_trials if grid else 1):
             otrial = self.ostudy.ask()
             params, config = self.study.space.sample(otrial)
-            origin = self.sampler_name
-            if isinstance(self.sampler, AutoGPSampler) and self.sampler.proposer != "gp":
-                origin = f"{origin}>{self.sampler.proposer}"  # the GP's proposal repeated a known point
+            fallback = getattr(self.sampler, "fallback", None)  # a sampler that handed this ask to another says so
+            origin = f"{self.sampler_name}>{fallback}" if fallback else self.sampler_name
             number, self.snapshot = self.db.claim_new(self.sid, self.driver, self.n_trials, params, origin,
                                                       unique=grid)
             if number is None or number < 0:
