@@ -69,6 +69,10 @@ BAD_FILES = {
     "empty_choice": ("space = {'c': at.choice([])}\n", "choice: the list of values is empty"),
     "sampler": ("study = at.Study(name='demo', space={'x': at.uniform(0, 1)}, objective=lambda c, t: 1.0,"
                 " sampler='magic')\n", "unknown sampler 'magic'; choose one of"),
+    "lr_schedule": ("from autotune.objectives.torch import torch_objective\n"
+                    "objective = torch_objective(lambda c: None, ([[0.0]], [0]), ([[0.0]], [0]),\n"
+                    "                            lr_schedule='linear')\n",
+                    "lr_schedule must be 'constant', 'cosine' or fn(optimizer, config, epochs), but got 'linear'"),
     "import_error": ("import not_a_module_anywhere\n", "failed to import (line 2): ModuleNotFoundError"),
     "string": ("study = at.Study(name='demo2', space={'x': at.uniform(0, 1)}, objective=lambda c, t: 'abc',"
                " n_trials=3)\n", "objective returned 'abc' (str); return a float or a dict holding 'loss'"),

@@ -108,3 +108,43 @@ def test_a_killed_torch_trial_resumes_from_its_last_checkpoint(tmp_path, sqlite_
     assert done[0].metrics["epochs_trained"] == 4  # only epochs 4-7 were trained again
     assert [r.state for r in trial_rows(sqlite_url)] == ["FAIL", "COMPLETE"]
     assert not os.listdir(tmp_path / ".autotune" / "checkpoints" / "resume")  # removed once finished
+
+
+COSINE = """
+import json, os, signal, torch
+from autotune.objectives.torch import torch_objective
+
+torch.manual_seed(0)
+X = torch.randn(200, 8)
+y = (X[:, 0] > 0).long()
+made = []
+
+def adam(params, config):
+    made.append(torch.optim.Adam(params, lr=0.1))
+    return made[-1]
+
+def log_lr(epoch, trial):
+    with open("lrs.jsonl", "a") as fh:
+        fh.write(json.dumps([epoch, made[-1].param_groups[0]["lr"]]) + "\\n")
+    if epoch == 2 and not os.path.exists("killed"):
+        open("killed", "w").close()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+study = at.Study(name="cosine", space={"batch_size": at.fixed(32)},
+                 objective=torch_objective(lambda c: torch.nn.Linear(8, 2), (X[:150], y[:150]), (X[150:], y[150:]),
+                                           epochs=6, optimizer_fn=adam, lr_schedule="cosine", on_epoch_end=log_lr),
+                 metric="val_loss", n_trials=1)
+"""
+
+
+def test_a_resumed_trial_continues_its_learning_rate_schedule(tmp_path, sqlite_url):
+    import math
+
+    write_study(tmp_path, COSINE)
+    assert cli("run", "study.py", "--storage", sqlite_url, "--quiet", cwd=tmp_path).returncode == -9
+    second = cli("run", "study.py", "--storage", sqlite_url, "--quiet", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    logged = [json.loads(line) for line in (tmp_path / "lrs.jsonl").read_text().splitlines()]
+    assert [e for e, _ in logged] == [0, 1, 2, 3, 4, 5]  # epochs 0-2 before the kill, 3-5 after
+    expected = [0.1 * (1 + math.cos(math.pi * (e + 1) / 6)) / 2 for e in range(6)]  # annealed to 0 at epoch 5
+    assert [lr for _, lr in logged] == pytest.approx(expected, abs=1e-12)

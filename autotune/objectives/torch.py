@@ -43,6 +43,7 @@ def _loader(data, batch_size: int, shuffle: bool, seed: int):
 def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, loss_fn=None,
                     optimizer_fn: Callable[[Any, dict[str, Any]], Any] | None = None, epochs: int = 10,
                     metric: str = "val_loss", checkpoint_dir: str | None = None, seed: int = 0,
+                    lr_schedule: str | Callable[[Any, dict[str, Any], int], Any] = "constant",
                     on_epoch_end: Callable[[int, Any], None] | None = None):
     """Build ``objective(config, trial)``; it returns ``{"val_loss", "accuracy", "epochs", "resumed_from",
     "epochs_trained"}`` -- study ``metric="val_loss", mode="min"`` or ``metric="accuracy", mode="max"``.
@@ -50,10 +51,18 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
     ``optimizer_fn(parameters, config)`` defaults to Adam with ``config["lr"]`` and ``config["weight_decay"]``;
     ``loss_fn`` to cross-entropy; the batch size comes from ``config["batch_size"]`` (default 64) when the data are
     tensors.
+
+    ``lr_schedule`` sets the learning rate per epoch: ``"constant"``, ``"cosine"`` (annealed to zero over ``epochs``:
+    the last epochs take small steps, so a trial's score is its converged model's rather than a lucky epoch of a
+    noisy one, which also makes trials easier to rank), or ``fn(optimizer, config, epochs)`` returning a PyTorch LR
+    scheduler, stepped once per epoch and checkpointed with the model.
     """
     torch = _require()
     if metric not in ("val_loss", "accuracy"):
         raise ConfigError(f"metric must be 'val_loss' or 'accuracy', but got {metric!r}.")
+    if not callable(lr_schedule) and lr_schedule not in ("constant", "cosine"):
+        raise ConfigError(f"lr_schedule must be 'constant', 'cosine' or fn(optimizer, config, epochs), but got "
+                          f"{lr_schedule!r}.")
     if epochs < 1:
         raise ConfigError(f"epochs must be >= 1, but got {epochs!r}.")
     loss_fn = loss_fn or torch.nn.CrossEntropyLoss()
@@ -85,6 +94,12 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
         train_loader, valid_loader = _loader(train, batch, True, seed), _loader(valid, 1024, False, seed)
         model = model_fn(config).to(device)
         optimizer = make_optimizer(model.parameters(), config)
+        if lr_schedule == "cosine":
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+        elif callable(lr_schedule):
+            scheduler = lr_schedule(optimizer, config, epochs)
+        else:
+            scheduler = None
         key = hashlib.sha1(json.dumps([trial.study_name, config], sort_keys=True, default=str).encode()).hexdigest()
         path = os.path.join(folder, trial.study_name or "study", f"{key[:20]}.pt")
         start, best = 0, None
@@ -92,6 +107,8 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
             state = torch.load(path, map_location=device, weights_only=True)
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
+            if scheduler is not None and state.get("scheduler") is not None:
+                scheduler.load_state_dict(state["scheduler"])
             start, best = int(state["epoch"]) + 1, state["best"]
         resumed_from = start
         try:
@@ -102,6 +119,8 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
                     optimizer.zero_grad()
                     loss_fn(model(xb), yb).backward()
                     optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
                 val_loss, acc = evaluate(model, valid_loader, device)
                 value = val_loss if metric == "val_loss" else acc
                 improved = best is None or (value < best["value"] if metric == "val_loss" else value > best["value"])
@@ -110,7 +129,8 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
                             "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 torch.save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                            "best": best}, path + ".tmp")
+                            "scheduler": None if scheduler is None else scheduler.state_dict(), "best": best},
+                           path + ".tmp")
                 os.replace(path + ".tmp", path)  # a crash mid-write never leaves a torn checkpoint
                 if on_epoch_end is not None:
                     on_epoch_end(epoch, trial)
