@@ -13,13 +13,15 @@ it. A replay holds the sampler's proposals fixed (a live pruned study would prop
 learns from pruned trials), so it isolates what the pruner's decisions cost and save. A replay counts reports
 (LightGBM reports every 10 rounds), the live rows count rounds and epochs.
 
-    python benchmarks/pruning.py [--seeds 20]   # about 5 minutes on 2 cores at 20 seeds
+    python benchmarks/pruning.py [--seeds 20] [--curves FILE]   # about 13 minutes on 2 cores at 20 seeds
+    python benchmarks/pruning.py --replay FILE                   # the replays alone, from recorded curves
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import json
 import os
 import statistics
 import sys
@@ -53,8 +55,15 @@ def _median_warmup():
     return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
 
 
-REPLAYED = {  # the pruners autotune names, and the median pruner with two warm-up steps
+def _hyperband_halving():
+    import optuna
+
+    return optuna.pruners.HyperbandPruner(reduction_factor=2)
+
+
+REPLAYED = {  # the pruners autotune names, the median pruner with two warm-up steps, Hyperband halving at each rung
     "asha": "asha", "hyperband": "hyperband", "median": "median", "median, 2 warm-up steps": _median_warmup,
+    "hyperband, reduction 2": _hyperband_halving,
 }
 
 
@@ -68,8 +77,8 @@ def replay(runs, mode: str, make) -> tuple[float, float]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spent = recorded = 0
     bests, bests0 = [], []
-    for trials in runs:
-        study = optuna.create_study(direction="minimize" if mode == "min" else "maximize",
+    for k, trials in enumerate(runs):  # a fixed name: Hyperband assigns brackets by a hash of study name and trial
+        study = optuna.create_study(study_name=f"replay-{k}", direction="minimize" if mode == "min" else "maximize",
                                     pruner=make() if callable(make) else make_pruner(make))
         best = None
         for t in sorted(trials, key=lambda t: t.number):
@@ -92,10 +101,40 @@ def replay(runs, mode: str, make) -> tuple[float, float]:
     return spent / recorded, 100 * (1 if mode == "min" else -1) * (b1 - b0) / abs(b0)
 
 
+def print_replays(runs, mode: str) -> None:
+    print(f"  replayed over the {len(runs)} unpruned studies' recorded curves (+ is worse):")
+    for label, make in REPLAYED.items():
+        ratio, diff = replay(runs, mode, make)
+        print(f"    {label:24s} steps {ratio:5.2f}   mean best {diff:+6.2f}%")
+
+
+def replay_file(path: str) -> None:
+    """Replay the pruners over the curves an earlier run wrote with --curves, without training anything."""
+    from types import SimpleNamespace
+
+    studies: dict[str, tuple[str, list]] = {}
+    with open(path) as fh:
+        for line in fh:
+            r = json.loads(line)
+            trials = [SimpleNamespace(number=t["number"], value=t["value"], intermediate=list(enumerate(t["curve"])))
+                      for t in r["trials"]]
+            studies.setdefault(r["example"], (r["mode"], []))[1].append(trials)
+    for name, (mode, runs) in studies.items():
+        print(f"{name} ({mode})")
+        print_replays(runs, mode)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--curves", help="write the unpruned studies' learning curves here (JSON lines), to replay "
+                                     "other pruners offline")
+    ap.add_argument("--replay", metavar="FILE", help="only replay the pruners over curves written by --curves")
     args = ap.parse_args()
+    if args.replay:
+        replay_file(args.replay)
+        return
+    curves = open(os.path.abspath(args.curves), "w") if args.curves else None
     import lightgbm_breast_cancer
     import torch_mlp_digits
 
@@ -115,6 +154,10 @@ def main() -> None:
                 s1, w1, b1, k, _ = measure(study, kind, study.pruner, seed, tmp)
                 rows.append((s0, s1, w0, w1, b0, b1))
                 unpruned.append(trials)
+                if curves is not None:
+                    curves.write(json.dumps({"example": study.name, "seed": seed, "mode": study.modes[0], "trials": [
+                        {"number": t.number, "value": t.value, "params": t.params,
+                         "curve": [v for _, v in sorted(t.intermediate)]} for t in trials]}) + "\n")
                 print(f"  {seed:4d}  {s0:12d} {s1:14d}  {s1 / s0:5.2f}  {w0:8.1f}s {w1:6.1f}s  {k:6d} of "
                       f"{study.n_trials:<4d} {b0:10.5f}  {b1:11.5f}  {100 * sign * (b1 - b0) / abs(b0):+9.2f}%")
             s0, s1, w0, w1 = (sum(r[i] for r in rows) for i in range(4))
@@ -127,11 +170,10 @@ def main() -> None:
             print(f"  => steps ratio {s1 / s0:.2f}, wall ratio {w1 / w0:.2f}, mean best {abs(worse):.2f}% "
                   f"{'worse' if worse > 0 else 'better' if worse < 0 else 'equal'} with pruning "
                   f"(per-seed difference {statistics.mean(diffs):+.2f}% +- {stderr:.2f}% standard error)")
-            print(f"  replayed over the {args.seeds} unpruned studies' recorded curves (+ is worse):")
-            for label, make in REPLAYED.items():
-                ratio, diff = replay(unpruned, study.modes[0], make)
-                print(f"    {label:24s} steps {ratio:5.2f}   mean best {diff:+6.2f}%")
+            print_replays(unpruned, study.modes[0])
             print()
+    if curves is not None:
+        curves.close()
 
 
 if __name__ == "__main__":
