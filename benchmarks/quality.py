@@ -337,8 +337,14 @@ def main() -> None:
             done[(q, tuner, seed)] = (q, tuner, seed, losses, secs)
             fh.write(json.dumps({"problem": q, "tuner": tuner, "seed": seed, "losses": losses, "secs": secs}) + "\n")
             fh.flush()
-        medians = dict(zip(args.problems, pool.map(random_median, [next(x for x in PROBLEMS if x.name == q)
-                                                                   for q in args.problems]), strict=True))
+        # the score's zero point, a fixed 256-draw random sample per problem: computed once and kept beside the runs
+        med_path = args.out + "_medians.json"
+        medians = {} if args.fresh or not os.path.exists(med_path) else json.load(open(med_path))
+        missing = [q for q in args.problems if q not in medians]
+        medians.update(zip(missing, pool.map(random_median, [next(x for x in PROBLEMS if x.name == q)
+                                                             for q in missing]), strict=True))
+        with open(med_path, "w") as fh:
+            json.dump(medians, fh, indent=1, sort_keys=True)
     results = [done[t[:3]] for t in tasks]
     def at_budget(losses, b):  # a tuner's first b losses (auto: its own study of budget b)
         return losses[b] if isinstance(losses, dict) else losses[:b]
