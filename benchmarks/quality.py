@@ -319,7 +319,8 @@ def main() -> None:
     ap.add_argument("--problems", nargs="*", default=[p.name for p in PROBLEMS])
     ap.add_argument("--tuners", nargs="*", default=list(TUNERS))
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "quality"))
-    ap.add_argument("--fresh", action="store_true", help="ignore the runs recorded by an earlier invocation")
+    ap.add_argument("--fresh", action="store_true",
+                    help="ignore the runs and random medians recorded by an earlier invocation")
     args = ap.parse_args()
     n = max(BUDGETS)
     tasks = [(p, t, s, n) for p in args.problems for t in args.tuners for s in range(args.seeds)]
