@@ -340,7 +340,10 @@ def main() -> None:
             fh.flush()
         # the score's zero point, a fixed 256-draw random sample per problem: computed once and kept beside the runs
         med_path = args.out + "_medians.json"
-        medians = {} if args.fresh or not os.path.exists(med_path) else json.load(open(med_path))
+        medians = {}
+        if os.path.exists(med_path) and not args.fresh:
+            with open(med_path) as fh:
+                medians = json.load(fh)
         missing = [q for q in args.problems if q not in medians]
         medians.update(zip(missing, pool.map(random_median, [next(x for x in PROBLEMS if x.name == q)
                                                              for q in missing]), strict=True))

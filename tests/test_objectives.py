@@ -148,3 +148,20 @@ def test_a_resumed_trial_continues_its_learning_rate_schedule(tmp_path, sqlite_u
     assert [e for e, _ in logged] == [0, 1, 2, 3, 4, 5]  # epochs 0-2 before the kill, 3-5 after
     expected = [0.1 * (1 + math.cos(math.pi * (e + 1) / 6)) / 2 for e in range(6)]  # annealed to 0 at epoch 5
     assert [lr for _, lr in logged] == pytest.approx(expected, abs=1e-12)
+
+
+def test_a_schedule_factory_that_returns_no_scheduler_fails_the_trial_with_a_clear_message():
+    import types
+
+    import torch
+
+    from autotune.objectives.torch import torch_objective
+
+    X, y = torch.randn(20, 4), torch.zeros(20, dtype=torch.long)
+    objective = torch_objective(lambda c: torch.nn.Linear(4, 2), (X, y), (X, y), epochs=1,
+                                lr_schedule=lambda optimizer, config, epochs: None)
+    trial = types.SimpleNamespace(device="cpu", study_name="s", report=lambda *a, **k: None,
+                                  save_artifact=lambda *a: None)
+    with pytest.raises(TypeError, match=r"lr_schedule\(optimizer, config, epochs\) must return a PyTorch LR "
+                                        r"scheduler .* but returned None"):
+        objective({"lr": 0.01}, trial)

@@ -98,6 +98,9 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
             scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
         elif callable(lr_schedule):
             scheduler = lr_schedule(optimizer, config, epochs)
+            if not all(hasattr(scheduler, m) for m in ("step", "state_dict", "load_state_dict")):
+                raise TypeError(f"lr_schedule(optimizer, config, epochs) must return a PyTorch LR scheduler (with "
+                                f"step, state_dict and load_state_dict), but returned {scheduler!r}.")
         else:
             scheduler = None
         key = hashlib.sha1(json.dumps([trial.study_name, config], sort_keys=True, default=str).encode()).hexdigest()
