@@ -7,7 +7,8 @@ A sampler is anything implementing Optuna's ``BaseSampler`` (three methods); a p
 ``benchmarks/quality.py`` (see ``benchmarks/RESULTS.md``):
   * a space without conditional branches, at most 12 parameters (floats, integers or categories), a budget of at
     most 100 trials, one objective and parallelism 1: Gaussian-process BO (``gp``), which needs far fewer trials
-    there (also on the mixed and categorical problems measured), with a random start of a quarter of the budget
+    there (also on the mixed and categorical problems measured), fitted to power-transformed (Yeo-Johnson) values,
+    with a random start of a quarter of the budget
     (4 to 10 trials) so that small budgets keep most of their trials for the model, and a proposal that repeats a
     known configuration drawn again (``_auto.AutoGPSampler``): on integer and categorical spaces the GP's optimum
     often rounds to a point already evaluated;
