@@ -8,7 +8,7 @@ it had been run again with the same result (an *echo*: the GP's uncertainty ther
 three times; echoes are kept for the rest of the run, as a real repeat would be. Only then does TPE propose, and
 then uniform random search, until the point is new; the random start is checked the same way. The echoes matter:
 without them the GP, which learns nothing from a refused proposal, proposed the same repeat trial after trial, and
-TPE and random search ran the rest of the study (on the kNN problem, 46 of 64 trials, and the best configuration,
+TPE and random search ran the rest of the study (on the kNN problem, 45 of 64 trials, and the best configuration,
 2 of 160, was never found; with echoes 4 of 64 fall back and it is found; ``benchmarks/RESULTS.md``).
 
 Warping. The GP models a warped copy of the objective: before each fit the finished values are standardised and
