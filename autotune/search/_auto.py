@@ -79,9 +79,10 @@ class _GPView:
     def _finished(self) -> list:
         """The COMPLETE trials as the GP sees them, the echoes appended (numbered after the study's trials)."""
         if self._done is None:
-            done = self._study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            trials = self._study._get_trials(deepcopy=False)
+            done = [t for t in trials if t.state == TrialState.COMPLETE]
             extra = [t for t in done for _ in range(self._echoes.get(t.number, 0))]
-            number = len(self._study._get_trials(deepcopy=False))
+            number = len(trials)
             echoes = []
             for t in extra:
                 t = copy.copy(t)

@@ -10,8 +10,8 @@ A sampler is anything implementing Optuna's ``BaseSampler`` (three methods); a p
     there (also on the mixed and categorical problems measured), fitted to power-transformed (Yeo-Johnson) values,
     with a random start of a quarter of the budget
     (4 to 10 trials) so that small budgets keep most of their trials for the model, and a proposal that repeats a
-    known configuration drawn again (``_auto.AutoGPSampler``): on integer and categorical spaces the GP's optimum
-    often rounds to a point already evaluated;
+    known configuration asked again, of the GP and then of TPE and random search (``_auto.AutoGPSampler``): on
+    integer and categorical spaces the GP's optimum often rounds to a point already evaluated;
   * everything else (conditional spaces, larger budgets or spaces, several objectives, parallel trials): TPE,
     cheap per trial, native to conditional spaces, and with a constant liar for parallel asks.
 """
