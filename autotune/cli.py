@@ -15,7 +15,7 @@ import os
 import sys
 from typing import Any
 
-from autotune.errors import AutotuneError
+from autotune.errors import AutotuneError, ConfigError
 
 
 def _storage(args, study=None) -> str:
@@ -41,6 +41,11 @@ def cmd_run(args) -> int:
     from autotune._loader import load_study_file
 
     study = load_study_file(args.study_file, args.name)
+    if args.gpu is not None:
+        if not math.isfinite(args.gpu) or args.gpu < 0:
+            raise ConfigError(f"--gpu must be the GPUs each trial takes (1, 2, or a share such as 0.5), but got "
+                              f"{args.gpu:g}.")
+        study.resources = {**study.resources, "gpu": args.gpu}
     progress: Any = not args.quiet
     result = study.run(storage=_storage(args, study), backend=args.backend, n_trials=args.n_trials,
                        parallelism=args.parallelism, timeout=args.timeout, seed=args.seed, progress=progress,
@@ -213,6 +218,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--parallelism", type=int, help="trials at once")
     r.add_argument("--timeout", help="stop starting trials after this long, e.g. 30m, 2h, 90s")
     r.add_argument("--seed", type=int)
+    r.add_argument("--gpu", type=float, metavar="SHARE",
+                   help="GPUs per trial (1, 2, or 0.5 for two trials a GPU): overrides the study's resources, so one "
+                        "study file runs on a laptop and on a GPU node")
     r.add_argument("--quiet", action="store_true", help="no progress output")
     r.set_defaults(fn=cmd_run)
 

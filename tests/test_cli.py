@@ -161,3 +161,17 @@ def test_settings_refused_at_run_time_change_nothing(body, message, folder, tmp_
         assert r.returncode == 1 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert dump(f"sqlite:///{folder / 'autotune.db'}") == before
     assert not (tmp_path / "fresh" / "autotune.db").exists()
+
+
+@pytest.mark.parametrize("value, code, message", [
+    ("-1", 1, "--gpu must be the GPUs each trial takes (1, 2, or a share such as 0.5), but got -1."),
+    ("nan", 1, "--gpu must be the GPUs each trial takes (1, 2, or a share such as 0.5), but got nan."),
+    ("one", 2, "argument --gpu: invalid float value: 'one'"),
+    ("1", 1, "needs 1 GPUs, but 0 are visible"),  # no GPU on this machine (AUTOTUNE_GPUS="")
+])
+def test_a_bad_gpu_override_is_refused_and_changes_nothing(value, code, message, folder):
+    assert cli("run", "study.py", "--quiet", "--n-trials", "2", cwd=folder).returncode == 0
+    before = dump(f"sqlite:///{folder / 'autotune.db'}")
+    r = cli("run", "study.py", "--quiet", "--gpu", value, cwd=folder, env={"AUTOTUNE_GPUS": ""})
+    assert r.returncode == code and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert dump(f"sqlite:///{folder / 'autotune.db'}") == before

@@ -110,6 +110,21 @@ def test_a_killed_torch_trial_resumes_from_its_last_checkpoint(tmp_path, sqlite_
     assert not os.listdir(tmp_path / ".autotune" / "checkpoints" / "resume")  # removed once finished
 
 
+def test_gpu_flag_gives_torch_trials_a_device_and_they_report_where_they_trained(tmp_path, sqlite_url):
+    """`--gpu 1` runs the same study file's trials in workers pinned to one GPU each (``trial.device`` is
+    ``cuda:0``); the objective reports the device it really trained on -- here, with a GPU id but no CUDA, the CPU."""
+    import torch
+
+    write_study(tmp_path, RESUME.replace("on_epoch_end=kill_once", "epochs=2").replace("epochs=8, ", ""))
+    r = cli("run", "study.py", "--storage", sqlite_url, "--quiet", "--gpu", "1", cwd=tmp_path,
+            env={"AUTOTUNE_GPUS": "0"})
+    assert r.returncode == 0, r.stderr
+    (trial,) = at.load_study("resume", storage=sqlite_url).trials
+    cuda = torch.cuda.is_available()
+    assert trial.metrics["device"] == ("cuda:0" if cuda else "cpu")
+    assert trial.metrics["device_name"] == (torch.cuda.get_device_name(0) if cuda else "cpu")
+
+
 COSINE = """
 import json, os, signal, torch
 from autotune.objectives.torch import torch_objective
@@ -165,3 +180,24 @@ def test_a_schedule_factory_that_returns_no_scheduler_fails_the_trial_with_a_cle
     with pytest.raises(TypeError, match=r"lr_schedule\(optimizer, config, epochs\) must return a PyTorch LR "
                                         r"scheduler .* but returned None"):
         objective({"lr": 0.01}, trial)
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_tensor_batches_are_the_batches_a_dataloader_gives(shuffle):
+    """The torch objective cuts batches by index (on the GPU when the data fit there): the same batches, in the
+    same order, epoch after epoch, as a DataLoader over a TensorDataset with the same seed -- so a study's results
+    do not depend on the device's batching."""
+    import torch
+
+    from autotune.objectives.torch import _TensorBatches
+
+    X, y = torch.randn(103, 3), torch.arange(103)
+    ours = _TensorBatches(X, y, 16, shuffle, 7, torch.device("cpu"))
+    theirs = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y), batch_size=16, shuffle=shuffle,
+                                         generator=torch.Generator().manual_seed(7) if shuffle else None)
+    for _ in range(3):
+        a, b = list(ours), list(theirs)
+        assert len(a) == len(b) == 7
+        assert all(torch.equal(xa, xb) and torch.equal(ya, yb) for (xa, ya), (xb, yb) in zip(a, b, strict=True))
+    order = [i for _, yb in ours for i in yb.tolist()]
+    assert sorted(order) == list(range(103)) and (order != list(range(103))) == shuffle

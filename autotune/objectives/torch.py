@@ -28,15 +28,38 @@ def _require():
     return torch
 
 
-def _loader(data, batch_size: int, shuffle: bool, seed: int):
+class _TensorBatches:
+    """Mini-batches of an (inputs, targets) pair of tensors, cut where the model trains: on a GPU the tensors move
+    there once (when they take at most a quarter of its free memory; else each batch moves), and each batch is an
+    index into them. Same batches, in the same order, as ``DataLoader(TensorDataset(X, y), batch_size, shuffle,
+    generator)`` yields, without copying every sample through the CPU and across the bus at every step."""
+
+    def __init__(self, X, y, batch_size: int, shuffle: bool, seed: int, device) -> None:
+        torch = _require()
+        if device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(device)
+            if X.nbytes + y.nbytes <= free // 4:
+                X, y = X.to(device), y.to(device)
+        self.X, self.y = X, y
+        gen = torch.Generator().manual_seed(seed)
+        self.index = torch.utils.data.DataLoader(range(len(X)), batch_size=batch_size, shuffle=shuffle,
+                                                 generator=gen if shuffle else None)
+
+    def __iter__(self):
+        for idx in self.index:
+            idx = idx.to(self.X.device)
+            yield self.X[idx], self.y[idx]
+
+
+def _loader(data, batch_size: int, shuffle: bool, seed: int, device):
     torch = _require()
     if isinstance(data, torch.utils.data.DataLoader):
         return data
     if isinstance(data, (tuple, list)) and len(data) == 2:
         X, y = (d if isinstance(d, torch.Tensor) else torch.as_tensor(d) for d in data)
-        gen = torch.Generator().manual_seed(seed)
-        return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y), batch_size=batch_size,
-                                           shuffle=shuffle, generator=gen if shuffle else None)
+        if len(X) != len(y):
+            raise ConfigError(f"inputs and targets must have the same length, but got {len(X)} and {len(y)}.")
+        return _TensorBatches(X, y, batch_size, shuffle, seed, device)
     raise ConfigError(f"data must be a DataLoader or an (inputs, targets) pair, but got {type(data).__name__}.")
 
 
@@ -46,7 +69,9 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
                     lr_schedule: str | Callable[[Any, dict[str, Any], int], Any] = "constant",
                     on_epoch_end: Callable[[int, Any], None] | None = None):
     """Build ``objective(config, trial)``; it returns ``{"val_loss", "accuracy", "epochs", "resumed_from",
-    "epochs_trained"}`` -- study ``metric="val_loss", mode="min"`` or ``metric="accuracy", mode="max"``.
+    "epochs_trained", "device", "device_name"}`` -- study ``metric="val_loss", mode="min"`` or ``metric="accuracy",
+    mode="max"``. ``device`` is where the trial trained (``cuda:0`` or ``cpu``: a trial given a GPU that PyTorch
+    cannot use trains on the CPU, and says so), ``device_name`` the GPU's name or ``cpu``.
 
     ``optimizer_fn(parameters, config)`` defaults to Adam with ``config["lr"]`` and ``config["weight_decay"]``;
     ``loss_fn`` to cross-entropy; the batch size comes from ``config["batch_size"]`` (default 64) when the data are
@@ -91,7 +116,8 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
         device = torch.device(trial.device if trial.device.startswith("cuda") and torch.cuda.is_available()
                               else "cpu")
         batch = int(config.get("batch_size", 64))
-        train_loader, valid_loader = _loader(train, batch, True, seed), _loader(valid, 1024, False, seed)
+        train_loader = _loader(train, batch, True, seed, device)
+        valid_loader = _loader(valid, 1024, False, seed, device)
         model = model_fn(config).to(device)
         optimizer = make_optimizer(model.parameters(), config)
         if lr_schedule == "cosine":
@@ -146,7 +172,8 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
         trial.save_artifact("model.pt", buf.getvalue())
         _remove(path)
         return {"val_loss": best["val_loss"], "accuracy": best["accuracy"], "epochs": epochs,
-                "resumed_from": resumed_from, "epochs_trained": epochs - resumed_from}
+                "resumed_from": resumed_from, "epochs_trained": epochs - resumed_from, "device": str(device),
+                "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}
 
     return objective
 

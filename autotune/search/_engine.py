@@ -16,7 +16,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from autotune.backends import Backend, Job, ObjectiveRef
+from autotune.backends import Backend, InProcessBackend, Job, ObjectiveRef
 from autotune.database import StudyDatabase
 from autotune.database._artifacts import FsspecArtifactStore, sha256
 from autotune.database._database import FINISHED
@@ -330,7 +330,7 @@ class Engine:
 
     def _run(self) -> RunReport:
         self.jobs: dict[int, Job] = {}
-        inline = self.backend.name == "local" and self.backend.slots == 1 and not self.study.trial_timeout
+        inline = isinstance(self.backend, InProcessBackend)  # not a GPU-pinned worker at parallelism 1
         ref = ObjectiveRef(tuple(self.study.metrics), self.study.name) if inline else ObjectiveRef.for_study(self.study)
         self.backend.start(ref, self)  # workers import the objective while the database is opened
         try:
