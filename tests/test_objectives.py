@@ -60,8 +60,10 @@ def test_each_example_exports_a_model_a_fresh_process_can_use(example, tmp_path)
     assert best["exported"]
     loader = tmp_path / "load.py"
     loader.write_text(LOADERS[example])
+    env = {**os.environ, "PYTHONPATH": ROOT}  # the example imports autotune, installed or not
     fresh = subprocess.run([sys.executable, str(loader), str(out), os.path.join(ROOT, "examples"),
-                            json.dumps(best["params"])], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+                            json.dumps(best["params"])], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                           env=env)
     assert fresh.returncode == 0, fresh.stderr
     assert float(fresh.stdout.strip().splitlines()[-1]) > 0.8  # the exported model really predicts
 
@@ -182,8 +184,15 @@ def test_a_schedule_factory_that_returns_no_scheduler_fails_the_trial_with_a_cle
         objective({"lr": 0.01}, trial)
 
 
+def _devices() -> list[str]:
+    import torch
+
+    return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])  # the GPU case where there is one
+
+
+@pytest.mark.parametrize("device", _devices())
 @pytest.mark.parametrize("shuffle", [True, False])
-def test_tensor_batches_are_the_batches_a_dataloader_gives(shuffle):
+def test_tensor_batches_are_the_batches_a_dataloader_gives(shuffle, device):
     """The torch objective cuts batches by index (on the GPU when the data fit there): the same batches, in the
     same order, epoch after epoch, as a DataLoader over a TensorDataset with the same seed -- so a study's results
     do not depend on the device's batching."""
@@ -192,11 +201,12 @@ def test_tensor_batches_are_the_batches_a_dataloader_gives(shuffle):
     from autotune.objectives.torch import _TensorBatches
 
     X, y = torch.randn(103, 3), torch.arange(103)
-    ours = _TensorBatches(X, y, 16, shuffle, 7, torch.device("cpu"))
+    ours = _TensorBatches(X, y, 16, shuffle, 7, torch.device(device))
+    assert ours.X.device.type == device  # on a GPU the data moved there once
     theirs = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y), batch_size=16, shuffle=shuffle,
                                          generator=torch.Generator().manual_seed(7) if shuffle else None)
     for _ in range(3):
-        a, b = list(ours), list(theirs)
+        a, b = [(xb.cpu(), yb.cpu()) for xb, yb in ours], list(theirs)
         assert len(a) == len(b) == 7
         assert all(torch.equal(xa, xb) and torch.equal(ya, yb) for (xa, ya), (xb, yb) in zip(a, b, strict=True))
     order = [i for _, yb in ours for i in yb.tolist()]
