@@ -164,3 +164,18 @@ def test_dashboard_serves_the_study(tmp_path, sqlite_url):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_kept_artifacts_are_those_of_the_best_feasible_trials(sqlite_url):
+    """With constraints, keep_artifacts keeps the models of the best *feasible* trials: an infeasible trial with a
+    lower loss must not push the best feasible trial's model out (it is the one `autotune best --export` writes)."""
+    def objective(config, trial):
+        trial.save_artifact("model.bin", bytes([trial.number]))
+        return {"loss": config["x"], "size": 1.0 - config["x"]}  # the lowest losses are the largest models
+
+    study = at.Study(name="feas", space={"x": at.uniform(0, 1)}, objective=objective, sampler="random", seed=0,
+                     n_trials=8, keep_artifacts=1, constraints=lambda m: m["size"] - 0.5)  # feasible: x >= 0.5
+    result = study.run(storage=sqlite_url)
+    assert any(not t.feasible for t in result.trials) and any(t.feasible for t in result.trials)
+    assert min(t.value for t in result.trials) < result.best_value  # an infeasible trial had a lower loss
+    assert open(result.best_artifact("model.bin"), "rb").read() == bytes([result.best_trial.number])

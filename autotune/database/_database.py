@@ -616,12 +616,17 @@ class StudyDatabase:
         if keep <= 0:
             return []
         holders = conn.execute(
-            sa.select(S.trials.c.number, S.trials.c.value).where(
+            sa.select(S.trials.c.number, S.trials.c.value, S.trials.c.metrics).where(
                 S.trials.c.study_id == study_id, S.trials.c.number.in_(
                     sa.select(S.artifacts.c.trial_number).where(S.artifacts.c.study_id == study_id)))).all()
         if len(holders) <= keep:
             return []
-        ranked = sorted(holders, key=lambda r: (r.value if mode == "min" else -r.value, r.number))
+
+        def rank(r):  # feasible trials first (a constraint's verdict is kept in the metrics), then by value
+            infeasible = (json.loads(r.metrics) if r.metrics else {}).get("_feasible", True) is False
+            return infeasible, r.value if mode == "min" else -r.value, r.number
+
+        ranked = sorted(holders, key=rank)
         return self._drop_artifacts(conn, study_id, [r.number for r in ranked[keep:]])
 
     def _drop_artifacts(self, conn: Connection, study_id: int, numbers: list[int]) -> list[str]:
