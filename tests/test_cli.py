@@ -167,7 +167,8 @@ def test_settings_refused_at_run_time_change_nothing(body, message, folder, tmp_
     ("-1", 1, "--gpu must be the GPUs each trial takes (1, 2, or a share such as 0.5), but got -1."),
     ("nan", 1, "--gpu must be the GPUs each trial takes (1, 2, or a share such as 0.5), but got nan."),
     ("one", 2, "argument --gpu: invalid float value: 'one'"),
-    ("1", 1, "needs 1 GPUs, but 0 are visible"),  # no GPU on this machine (AUTOTUNE_GPUS="")
+    ("1", 1, "needs 1 GPU, but 0 are visible (none); lower parallelism or the per-trial gpu (the study's "
+             "resources, or autotune run --gpu)."),  # no GPU on this machine (AUTOTUNE_GPUS="")
 ])
 def test_a_bad_gpu_override_is_refused_and_changes_nothing(value, code, message, folder):
     assert cli("run", "study.py", "--quiet", "--n-trials", "2", cwd=folder).returncode == 0

@@ -300,9 +300,11 @@ def assign_gpus(gpus: list[str], per_trial: float, parallelism: int) -> list[tup
         share = int(1 / per_trial + 1e-9)
         slots = [(g,) for g in gpus for _ in range(share)]
     if len(slots) < parallelism:
+        need = parallelism * per_trial
         raise ConfigError(f"parallelism {parallelism} with resources gpu={per_trial:g} per trial needs "
-                          f"{parallelism * per_trial:g} GPUs, but {len(gpus)} are visible "
-                          f"({', '.join(gpus) or 'none'}); lower parallelism or the per-trial gpu.")
+                          f"{need:g} GPU{'s' if need > 1 else ''}, but {len(gpus)} {'is' if len(gpus) == 1 else 'are'}"
+                          f" visible ({', '.join(gpus) or 'none'}); lower parallelism or the per-trial gpu "
+                          f"(the study's resources, or autotune run --gpu).")
     return slots[:parallelism]
 
 
