@@ -15,6 +15,7 @@ learns from pruned trials), so it isolates what the pruner's decisions cost and 
 
     python benchmarks/pruning.py [--seeds 20] [--curves FILE]   # about 13 minutes on 2 cores at 20 seeds
     python benchmarks/pruning.py --replay FILE                   # the replays alone, from recorded curves
+    python benchmarks/pruning.py --replay benchmarks/pruning_curves.jsonl   # the curves of the 20-seed run
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import math
 import os
 import statistics
 import sys
@@ -101,11 +103,48 @@ def replay(runs, mode: str, make) -> tuple[float, float]:
     return spent / recorded, 100 * (1 if mode == "min" else -1) * (b1 - b0) / abs(b0)
 
 
+def successive_halving(trials, mode: str, eta: int, first: int) -> tuple[int, int, float]:
+    """Synchronous successive halving with pause and promote, simulated over one recorded study: every trial runs
+    to report ``first``, the best 1/eta of them continue (from where they paused) to ``first * eta``, and so on to
+    the end; a trial whose curve ends earlier (early stopping) is complete and keeps its place. Returns (reports
+    spent, reports recorded, best value of the trials that ran to completion)."""
+    sign = 1.0 if mode == "min" else -1.0
+    curves = [[v for _, v in sorted(t.intermediate)] for t in trials]
+    longest = max(map(len, curves))
+    alive, reached, rung = list(range(len(trials))), [0] * len(trials), first
+    while True:
+        rung = min(rung, longest)
+        for i in alive:
+            reached[i] = min(len(curves[i]), rung)
+        if rung == longest:
+            break
+        ended = [i for i in alive if len(curves[i]) <= rung]
+        going = sorted((i for i in alive if len(curves[i]) > rung), key=lambda i: sign * curves[i][rung - 1])
+        alive = ended + going[:max(1, math.ceil(len(alive) / eta) - len(ended))]
+        rung *= eta
+    complete = [t.value for t, c, r in zip(trials, curves, reached, strict=True) if r == len(c)]
+    return sum(reached), sum(map(len, curves)), min(complete, key=lambda v: sign * v)
+
+
 def print_replays(runs, mode: str) -> None:
     print(f"  replayed over the {len(runs)} unpruned studies' recorded curves (+ is worse):")
     for label, make in REPLAYED.items():
         ratio, diff = replay(runs, mode, make)
         print(f"    {label:24s} steps {ratio:5.2f}   mean best {diff:+6.2f}%")
+    print("  simulated, not yet an autotune pruner: synchronous successive halving, paused trials promoted later")
+    sign = 1.0 if mode == "min" else -1.0
+    for eta, first in ((2, 1), (3, 1), (2, 2), (2, 10), (3, 10)):
+        spent = recorded = 0
+        bests, bests0 = [], []
+        for trials in runs:
+            s, r, best = successive_halving(trials, mode, eta, first)
+            spent, recorded = spent + s, recorded + r
+            bests.append(best)
+            bests0.append(min((t.value for t in trials), key=lambda v: sign * v))
+        b1, b0 = statistics.mean(bests), statistics.mean(bests0)
+        kept = sum(b == b_ for b, b_ in zip(bests, bests0, strict=True))
+        print(f"    halving {eta}, first rung {first:<3d}    steps {spent / recorded:5.2f}   mean best "
+              f"{100 * sign * (b1 - b0) / abs(b0):+6.2f}%   best trial kept in {kept} of {len(runs)}")
 
 
 def replay_file(path: str) -> None:
