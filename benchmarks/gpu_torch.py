@@ -37,10 +37,7 @@ def _summary(name: str, storage: str, wall: float) -> dict:
     result = at.load_study(name, storage=storage)
     trials = result.trials
     done = [t for t in trials if t.state == "COMPLETE"]
-    states: dict[str, int] = {}
-    for t in trials:
-        states[t.state] = states.get(t.state, 0) + 1
-    return {"wall_s": round(wall, 2), "states": states,
+    return {"wall_s": round(wall, 2), "states": dict(result.counts()),
             "devices": sorted({f"{t.metrics.get('device')} ({t.metrics.get('device_name')})" for t in done}),
             "best_val_loss": min(t.value for t in done) if done else None,
             "trial_s": round(sum((t.duration or 0.0) for t in trials), 2)}
