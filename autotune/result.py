@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from autotune.database import StudyDatabase
+from autotune.database._database import FEASIBLE
 from autotune.errors import StorageError
 
 
@@ -43,7 +44,7 @@ class TrialRecord:
     @property
     def feasible(self) -> bool:
         """False when the study's constraints rejected this trial's metrics."""
-        return self.metrics.get("_feasible", True) is not False
+        return self.metrics.get(FEASIBLE, True) is not False
 
     @property
     def last_step(self) -> int | None:

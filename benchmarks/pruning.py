@@ -133,7 +133,10 @@ def print_replays(runs, mode: str) -> None:
         print(f"    {label:24s} steps {ratio:5.2f}   mean best {diff:+6.2f}%")
     print("  simulated, not yet an autotune pruner: synchronous successive halving, paused trials promoted later")
     sign = 1.0 if mode == "min" else -1.0
+    longest = max(len(t.intermediate) for trials in runs for t in trials)
     for eta, first in ((2, 1), (3, 1), (2, 2), (2, 10), (3, 10)):
+        if first >= longest:  # no rung before the end: nothing is halved
+            continue
         spent = recorded = 0
         bests, bests0 = [], []
         for trials in runs:

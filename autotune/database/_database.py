@@ -29,6 +29,12 @@ from autotune.errors import StorageError
 
 DEFAULT_STORAGE = "sqlite:///autotune.db"
 FINISHED = ("COMPLETE", "PRUNED", "FAIL")
+FEASIBLE = "_feasible"  # a constrained trial's verdict, kept in its metrics (false: it broke a constraint)
+
+
+def feasible(metrics_json: str | None) -> bool:
+    """Whether a stored trial met the study's constraints (trials of unconstrained studies always do)."""
+    return f'"{FEASIBLE}": false' not in (metrics_json or "")
 
 
 def mask_url(url: str) -> str:
@@ -588,7 +594,7 @@ class StudyDatabase:
                      .order_by(order, S.trials.c.number).offset(offset).limit(page))
             rows = self.read(lambda c, q=query: c.execute(q).all())
             for r in rows:
-                if '"_feasible": false' not in (r.metrics or ""):
+                if feasible(r.metrics):
                     return r
             if len(rows) < page:
                 return None
@@ -622,11 +628,8 @@ class StudyDatabase:
         if len(holders) <= keep:
             return []
 
-        def rank(r):  # feasible trials first (a constraint's verdict is kept in the metrics), then by value
-            infeasible = (json.loads(r.metrics) if r.metrics else {}).get("_feasible", True) is False
-            return infeasible, r.value if mode == "min" else -r.value, r.number
-
-        ranked = sorted(holders, key=rank)
+        ranked = sorted(holders, key=lambda r: (not feasible(r.metrics), r.value if mode == "min" else -r.value,
+                                                r.number))  # feasible trials first, then by value
         return self._drop_artifacts(conn, study_id, [r.number for r in ranked[keep:]])
 
     def _drop_artifacts(self, conn: Connection, study_id: int, numbers: list[int]) -> list[str]:

@@ -19,7 +19,7 @@ from typing import Any
 from autotune.backends import Backend, InProcessBackend, Job, ObjectiveRef
 from autotune.database import StudyDatabase
 from autotune.database._artifacts import FsspecArtifactStore, sha256
-from autotune.database._database import FINISHED
+from autotune.database._database import FEASIBLE, FINISHED, feasible
 from autotune.errors import ObjectiveContractError
 from autotune.objectives import Outcome
 from autotune.search._plugins import make_pruner, make_sampler
@@ -162,7 +162,7 @@ class Engine:
         new = []
         for r in rows:
             self.last_seq = max(self.last_seq, r.finish_seq)
-            self._count(r.state, r.counted, r.value if _feasible(r) else None, r.number)
+            self._count(r.state, r.counted, r.value if feasible(r.metrics) else None, r.number)
             if r.number in self.known:
                 continue
             self.known.add(r.number)
@@ -410,11 +410,7 @@ class Engine:
             pass
 
 
-CONSTRAINTS, FEASIBLE = "_constraints", "_feasible"  # kept in the trial's metrics
-
-
-def _feasible(row) -> bool:
-    return '"_feasible": false' not in (row.metrics or "")
+CONSTRAINTS = "_constraints"  # kept in the trial's metrics, beside FEASIBLE
 
 
 def _loads(text: str | None) -> Any:
