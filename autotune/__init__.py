@@ -3,15 +3,15 @@ a laptop or a cluster. Declare a space and an objective, then ``Study(...).run()
 """
 
 from autotune import spaces
-from autotune.errors import AutotuneError, TrialPruned
+from autotune.errors import AutotuneError, TrialPaused, TrialPruned
 from autotune.objectives import Trial
 from autotune.spaces import Space, choice, fixed, loguniform, randint, uniform
 from autotune.study import Study
 
 __version__ = "0.1.0"
 
-__all__ = ["AutotuneError", "Result", "Space", "Study", "Trial", "TrialPruned", "TrialRecord", "choice", "fixed",
-           "load_study", "loguniform", "randint", "spaces", "uniform"]
+__all__ = ["AutotuneError", "Result", "Space", "Study", "Trial", "TrialPaused", "TrialPruned", "TrialRecord", "choice",
+           "fixed", "load_study", "loguniform", "randint", "spaces", "uniform"]
 
 _LAZY = {"Result", "TrialRecord", "load_study"}  # they pull in SQLAlchemy; worker processes never need them
 

@@ -37,14 +37,14 @@ class Progress:
                 f" | {_fmt(time.monotonic() - self.t0)}{eta}")
 
     def trial_done(self, number, state, values, error, engine) -> None:
-        self.done_here += 1
+        self.done_here += state != "PAUSED"
         if self.tty:
             self.tick(engine, force=True)
             return
         if state == "COMPLETE":
             what = f"value {values[0]:.6g}" if len(values) == 1 else f"values {values}"
-        elif state == "PRUNED":
-            what = f"pruned at {values[0]:.6g}" if values else "pruned"
+        elif state in ("PRUNED", "PAUSED"):
+            what = f"{state.lower()} at {values[0]:.6g}" if values else state.lower()
         else:
             what = error or state.lower()
         total = f"/{self.total}" if self.total else ""

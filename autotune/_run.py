@@ -14,7 +14,7 @@ def run_study(study, *, storage=None, backend=None, n_trials=None, parallelism=N
     from autotune.database import StudyDatabase
     from autotune.result import Result
     from autotune.search._engine import Engine
-    from autotune.study import _check_int, parse_duration
+    from autotune.study import _check_int, check_halving, parse_duration
 
     st = copy.copy(study)
     if seed is not None:
@@ -27,6 +27,7 @@ def run_study(study, *, storage=None, backend=None, n_trials=None, parallelism=N
     if total is None and limit is None:
         raise ConfigError(f"study '{st.name}' sets neither n_trials nor timeout, so it would never stop; set "
                           "n_trials= in the study (or --n-trials), or a timeout.")
+    check_halving(st.pruner, len(st.metrics), total)
     par = _check_int("parallelism", parallelism, 1) if parallelism is not None else st.parallelism
     if ray_address and backend != "ray":
         raise ConfigError(f"--ray-address {ray_address!r} needs --backend ray (the study's backend is {backend!r}).")

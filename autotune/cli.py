@@ -84,8 +84,8 @@ def cmd_status(args) -> int:
         print(f"no studies in {db.shown_url}")
     for s in out:
         c = s["counts"]
-        states = " ".join(f"{k.lower()}={c[k]}" for k in ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING",
-                                                          "RETRIED") if c.get(k))
+        states = " ".join(f"{k.lower()}={c[k]}" for k in ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "PAUSED",
+                                                          "WAITING", "RETRIED") if c.get(k))
         best = f"best {s['best_value']:.6g} (trial {s['best_trial']})" if s["best_trial"] is not None else "best -"
         print(f"{s['study']}: {s['finished']} finished ({states or 'no trials'}) | {'/'.join(s['metric'])} "
               f"{'/'.join(s['mode'])} | {best}")

@@ -33,3 +33,9 @@ class ObjectiveContractError(AutotuneError):
 
 class TrialPruned(Exception):
     """Raised by ``trial.report`` when the pruner stops the trial; let it propagate out of the objective."""
+
+
+class TrialPaused(Exception):
+    """Raised by ``trial.report`` when the halving pruner pauses the trial at a rung: let it propagate (do not
+    delete the trial's checkpoint); the trial is continued later, with the same number and configuration, if it
+    ranks among the best of its rung."""

@@ -111,6 +111,7 @@ class Study:
         self.metrics, self.modes = metrics, modes
         self.sampler, self.pruner = sampler, pruner
         self.n_trials = _check_int("n_trials", n_trials, 1, allow_none=True)
+        check_halving(pruner, len(metrics), self.n_trials, at_run=False)
         self.timeout = parse_duration(timeout)
         self.parallelism = _check_int("parallelism", parallelism, 1)
         self.backend = backend
@@ -163,3 +164,19 @@ class Study:
 
     def __repr__(self) -> str:
         return f"Study(name={self.name!r}, metric={self.metrics}, mode={self.modes}, n_trials={self.n_trials})"
+
+
+def check_halving(pruner: Any, n_objectives: int, n_trials: int | None, at_run: bool = True) -> None:
+    """The halving pruner needs one metric, and a cohort: the study's budget or ``HalvingPruner(cohort=)``."""
+    from autotune.search import HalvingPruner, make_pruner
+
+    if pruner != "halving" and not isinstance(pruner, HalvingPruner):
+        return
+    if n_objectives > 1:
+        raise ConfigError("pruner='halving' ranks trials by one metric, but this study has "
+                          f"{n_objectives}; use pruner='none' for a multi-objective study.")
+    made = make_pruner(pruner)
+    if at_run and n_trials is None and made.cohort is None:
+        raise ConfigError("pruner='halving' halves a cohort of trials once all of them reached a rung, but this "
+                          "study has no n_trials to make the cohort of; set n_trials, or pass "
+                          "autotune.search.HalvingPruner(cohort=16).")

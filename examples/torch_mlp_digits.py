@@ -35,7 +35,7 @@ study = at.Study(
     metric="val_loss",
     mode="min",
     sampler="tpe",
-    pruner="asha",
+    pruner="halving",
     n_trials=12,
     seed=0,
 )

@@ -560,9 +560,53 @@ class StudyDatabase:
         return self.write(fn)
 
     def running(self, study_id: int) -> list[Any]:
+        """The trials not finished yet: RUNNING, and PAUSED (by the halving pruner, to be continued or pruned)."""
         return self.read(lambda c: c.execute(sa.select(S.trials.c.number, S.trials.c.state, S.trials.c.owner)
                                              .where(S.trials.c.study_id == study_id,
-                                                    S.trials.c.state == "RUNNING")).all())
+                                                    S.trials.c.state.in_(("RUNNING", "PAUSED")))).all())
+
+    # -- pause and promote (the halving pruner) -----------------------------------------------------------
+    def pause(self, study_id: int, number: int, driver_id: str, intermediate: list[list[float]] | None) -> bool:
+        """Pause this driver's RUNNING trial at a rung, keeping its reports; False if it was taken over as stale.
+        A paused trial keeps its place in the budget; nothing else changes until it is continued or pruned."""
+        def fn(conn: Connection) -> bool:
+            return conn.execute(S.trials.update().where(
+                S.trials.c.study_id == study_id, S.trials.c.number == number, S.trials.c.state == "RUNNING",
+                S.trials.c.owner == driver_id).values(
+                state="PAUSED", owner=None, intermediate=json.dumps(intermediate) if intermediate else None)
+            ).rowcount == 1
+        return self.write(fn)
+
+    def resume_paused(self, study_id: int, number: int, driver_id: str) -> Any | None:
+        """Continue a PAUSED trial under this driver (RUNNING again); None if another driver took it first."""
+        def fn(conn: Connection) -> Any | None:
+            where = (S.trials.c.study_id == study_id, S.trials.c.number == number)
+            if conn.execute(S.trials.update().where(*where, S.trials.c.state == "PAUSED")
+                            .values(state="RUNNING", owner=driver_id)).rowcount != 1:
+                return None
+            return conn.execute(sa.select(S.trials).where(*where)).one()
+        return self.write(fn)
+
+    def prune_paused(self, study_id: int, numbers: list[int]) -> list[int]:
+        """Prune PAUSED trials that did not rank among the best of their rung (value: their last report);
+        returns the ones this call pruned (another driver may have pruned some first)."""
+        def fn(conn: Connection) -> list[int]:
+            done = []
+            for number in numbers:
+                where = (S.trials.c.study_id == study_id, S.trials.c.number == number)
+                row = conn.execute(sa.select(S.trials.c.intermediate).where(*where, S.trials.c.state == "PAUSED")
+                                   ).first()
+                if row is None:
+                    continue
+                inter = json.loads(row.intermediate or "[]")
+                value = inter[-1][1] if inter else None
+                seq = self._next_seq(conn, study_id)
+                conn.execute(S.trials.update().where(*where, S.trials.c.state == "PAUSED").values(
+                    state="PRUNED", value=value, objective_values=json.dumps([value]) if value is not None else None,
+                    finished_at=time.time(), finish_seq=seq))
+                done.append(number)
+            return done
+        return self.write(fn)
 
     def trials_since(self, study_id: int, seq: int) -> list[Any]:
         """Finished trials with ``finish_seq > seq``, in commit order."""

@@ -21,9 +21,10 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from autotune.errors import AutotuneError, TrialPruned
+from autotune.errors import AutotuneError, TrialPaused, TrialPruned
 
-COMPLETE, PRUNED, FAIL = "COMPLETE", "PRUNED", "FAIL"
+COMPLETE, PRUNED, FAIL, PAUSED = "COMPLETE", "PRUNED", "FAIL", "PAUSED"
+PAUSE = "pause"  # a report's answer, beside True (prune) and False (go on)
 
 
 @dataclass
@@ -105,7 +106,7 @@ def parse_result(result: Any, metrics: list[str]) -> Outcome:
 class Channel(Protocol):
     """Where a trial's reports and artifacts go: straight to the driver, or through a worker's pipe."""
 
-    def report(self, step: int, value: float) -> bool: ...
+    def report(self, step: int, value: float) -> bool | str: ...  # True: prune, PAUSE: pause
 
     def artifact(self, name: str, data: bytes) -> None: ...
 
@@ -143,13 +144,17 @@ class Trial:
         return self.config
 
     def report(self, value: float, step: int) -> None:
-        """Record an intermediate value; raises :class:`TrialPruned` when the pruner stops the trial."""
+        """Record an intermediate value; raises :class:`TrialPruned` when the pruner stops the trial, and
+        :class:`TrialPaused` when the halving pruner pauses it at a rung."""
         real = _as_real(value)
         if real is None:
             raise AutotuneError(f"trial.report: the value must be a number, but got {_describe(value)}.")
         if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
             raise AutotuneError(f"trial.report: `step` must be a non-negative integer, but got {step!r}.")
-        self._should_prune = self._channel.report(int(step), real)
+        decision = self._channel.report(int(step), real)
+        if decision == PAUSE:
+            raise TrialPaused(f"paused at step {step} (value {real!r})")
+        self._should_prune = bool(decision)
         if self._should_prune:
             raise TrialPruned(f"pruned at step {step} (value {real!r})")
 
@@ -188,6 +193,8 @@ def run_objective(objective, trial: Trial, metrics: list[str]) -> Outcome:
         result = objective(trial.config, trial)
     except TrialPruned:
         return Outcome(PRUNED)
+    except TrialPaused:
+        return Outcome(PAUSED)
     except AutotuneError as exc:  # misuse of the trial API (bad report value, unsafe name): the user's bug
         return Outcome(FAIL, error=str(exc), traceback=traceback.format_exc(), contract_error=True)
     except Exception as exc:

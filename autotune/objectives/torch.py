@@ -6,6 +6,8 @@ crash or a pre-empted node continues from its last epoch when the study resumes 
 
 Checkpoints are keyed by study and configuration, in ``checkpoint_dir`` (default ``.autotune/checkpoints``, under
 the current folder; give a shared folder when trials may resume on another node), and removed when the trial ends.
+A trial paused by the halving pruner (``pruner="halving"``) keeps its checkpoint and continues from it, with its
+optimiser and learning-rate schedule, if it is promoted; the pruner removes it if not.
 """
 
 from __future__ import annotations
@@ -41,9 +43,9 @@ class _TensorBatches:
             if X.nbytes + y.nbytes <= free // 4:
                 X, y = X.to(device), y.to(device)
         self.X, self.y = X, y
-        gen = torch.Generator().manual_seed(seed)
+        self.generator = torch.Generator().manual_seed(seed) if shuffle else None
         self.index = torch.utils.data.DataLoader(range(len(X)), batch_size=batch_size, shuffle=shuffle,
-                                                 generator=gen if shuffle else None)
+                                                 generator=self.generator)
 
     def __iter__(self):
         for idx in self.index:
@@ -111,6 +113,14 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
                 n += len(yb)
         return total / n, correct / n
 
+    def checkpoint_path(study_name: str, config: dict[str, Any]) -> str:
+        key = hashlib.sha1(json.dumps([study_name, config], sort_keys=True, default=str).encode()).hexdigest()
+        return os.path.join(folder, study_name or "study", f"{key[:20]}.pt")
+
+    def forget(study_name: str, config: dict[str, Any]) -> None:
+        """The halving pruner pruned a paused trial: its checkpoint will not be continued."""
+        _remove(checkpoint_path(study_name, config))
+
     def objective(config, trial):
         torch.manual_seed(seed)
         device = torch.device(trial.device if trial.device.startswith("cuda") and torch.cuda.is_available()
@@ -129,8 +139,7 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
                                 f"step, state_dict and load_state_dict), but returned {scheduler!r}.")
         else:
             scheduler = None
-        key = hashlib.sha1(json.dumps([trial.study_name, config], sort_keys=True, default=str).encode()).hexdigest()
-        path = os.path.join(folder, trial.study_name or "study", f"{key[:20]}.pt")
+        path = checkpoint_path(trial.study_name, config)
         start, best = 0, None
         if os.path.exists(path):  # an earlier attempt of this configuration was interrupted: continue it
             state = torch.load(path, map_location=device, weights_only=True)
@@ -139,6 +148,7 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
             if scheduler is not None and state.get("scheduler") is not None:
                 scheduler.load_state_dict(state["scheduler"])
             start, best = int(state["epoch"]) + 1, state["best"]
+            _set_rng(state.get("rng"), train_loader, device)
         resumed_from = start
         try:
             for epoch in range(start, epochs):
@@ -158,13 +168,13 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
                             "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 torch.save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                            "scheduler": None if scheduler is None else scheduler.state_dict(), "best": best},
-                           path + ".tmp")
+                            "scheduler": None if scheduler is None else scheduler.state_dict(), "best": best,
+                            "rng": _get_rng(train_loader, device)}, path + ".tmp")
                 os.replace(path + ".tmp", path)  # a crash mid-write never leaves a torn checkpoint
                 if on_epoch_end is not None:
                     on_epoch_end(epoch, trial)
                 trial.report(value, step=epoch)
-        except TrialPruned:
+        except TrialPruned:  # pruned: the checkpoint goes; paused (TrialPaused): it stays, to be continued
             _remove(path)
             raise
         buf = io.BytesIO()
@@ -175,7 +185,29 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
                 "resumed_from": resumed_from, "epochs_trained": epochs - resumed_from, "device": str(device),
                 "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}
 
+    objective.forget = forget
     return objective
+
+
+def _get_rng(loader, device) -> dict[str, Any]:
+    """The random state the next epochs draw from (dropout, the shuffling of batches): saved with each checkpoint
+    so that a continued trial trains exactly as an uninterrupted one."""
+    torch = _require()
+    generator = getattr(loader, "generator", None)  # ours, or a DataLoader's given generator
+    return {"torch": torch.get_rng_state(), "data": None if generator is None else generator.get_state(),
+            "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
+
+
+def _set_rng(rng: dict[str, Any] | None, loader, device) -> None:
+    if not rng:  # a checkpoint written before the random state was saved
+        return
+    torch = _require()
+    torch.set_rng_state(rng["torch"].cpu())
+    generator = getattr(loader, "generator", None)
+    if generator is not None and rng.get("data") is not None:
+        generator.set_state(rng["data"].cpu())
+    if device.type == "cuda" and rng.get("cuda") is not None:
+        torch.cuda.set_rng_state(rng["cuda"].cpu(), device)
 
 
 def _remove(path: str) -> None:

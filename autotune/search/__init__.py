@@ -1,5 +1,6 @@
 """Samplers, pruners and the study engine (ask -> run -> tell -> persist)."""
 
+from autotune.search._halving import HalvingPruner
 from autotune.search._plugins import (
     PRUNERS,
     SAMPLERS,
@@ -10,4 +11,5 @@ from autotune.search._plugins import (
     resolve_auto,
 )
 
-__all__ = ["PRUNERS", "SAMPLERS", "check_pruner", "check_sampler", "make_pruner", "make_sampler", "resolve_auto"]
+__all__ = ["PRUNERS", "SAMPLERS", "HalvingPruner", "check_pruner", "check_sampler", "make_pruner", "make_sampler",
+           "resolve_auto"]

@@ -22,6 +22,8 @@ from autotune.database._artifacts import FsspecArtifactStore, sha256
 from autotune.database._database import FEASIBLE, FINISHED, feasible
 from autotune.errors import ObjectiveContractError
 from autotune.objectives import Outcome
+from autotune.objectives._contract import PAUSE, PAUSED
+from autotune.search._halving import HalvingPruner, plan
 from autotune.search._plugins import make_pruner, make_sampler
 
 TICK = 0.5  # seconds between housekeeping rounds while trials run
@@ -29,12 +31,15 @@ TICK = 0.5  # seconds between housekeeping rounds while trials run
 
 @dataclass
 class _Running:
-    otrial: Any
+    otrial: Any  # None for a paused trial another driver started: it reaches the sampler when it finishes
     origin: str
     queued: bool
     intermediate: list[list[float]] = field(default_factory=list)
     artifacts: dict[str, bytes] = field(default_factory=dict)
     dirty: bool = False
+    limit: int | None = None  # halving: pause once the trial holds this many reports
+    replayed_to: int = -1  # a continued trial's last stored step: an objective that starts over repeats them
+    params: dict[str, Any] | None = None  # a continued trial's stored params
 
 
 @dataclass
@@ -72,8 +77,12 @@ class Engine:
         if self.sampler_name == "grid":
             self.n_trials = min(self.n_trials, math.prod(len(v) for v in st.space.grid().values()))
         directions = ["minimize" if m == "min" else "maximize" for m in st.modes]
+        pruner = make_pruner(st.pruner)
+        self.halving = pruner if isinstance(pruner, HalvingPruner) else None
+        self.paused: dict[int, Any] = {}  # this driver's paused trials, as the sampler's mirror holds them
         self.ostudy = optuna.create_study(directions=directions, sampler=self.sampler,
-                                          pruner=make_pruner(st.pruner), study_name=st.name)
+                                          pruner=optuna.pruners.NopPruner() if self.halving else pruner,
+                                          study_name=st.name)
         self.store = FsspecArtifactStore(st.artifact_store) if st.artifact_store else None
         donor = self.db.get_study(st.warm_start_from) if st.warm_start_from else None
         self.row, self.created = self.db.ensure_study(st.name, st.metrics, st.modes, st.space.to_dict(),
@@ -163,6 +172,8 @@ class Engine:
         for r in rows:
             self.last_seq = max(self.last_seq, r.finish_seq)
             self._count(r.state, r.counted, r.value if feasible(r.metrics) else None, r.number)
+            if r.number in self.paused and r.state in FINISHED:  # pruned at its rung (by any driver)
+                self._tell(self.paused.pop(r.number), r.state, _loads(r.objective_values))
             if r.number in self.known:
                 continue
             self.known.add(r.number)
@@ -201,7 +212,7 @@ class Engine:
         if peek.log_seq > self.last_seq:
             self._sync()
         if peek.n_active >= self.n_trials:
-            return None
+            return self._continue_paused(starting=False)
         if peek.n_waiting:
             claimed = self.db.claim_waiting(self.sid, self.driver, self.n_trials)
             if claimed is not None:
@@ -222,7 +233,7 @@ class Engine:
                 # as visited and proposes another
                 self.ostudy.tell(otrial, state=TrialState.FAIL)
                 if number is None:
-                    return None
+                    return self._continue_paused(starting=False)
                 continue
             return self._job(number, otrial, config, origin, False, 0)
         return None
@@ -230,8 +241,43 @@ class Engine:
     def _job(self, number: int, otrial, config, origin: str, queued: bool, attempt: int) -> Job:
         self.known.add(number)
         self.report.started += 1
+        limit = self.halving.rung(0) if self.halving else None
         return Job(number, config, attempt=attempt, timeout=self.study.trial_timeout,
-                   engine_state=_Running(otrial, origin, queued))
+                   engine_state=_Running(otrial, origin, queued, limit=limit))
+
+    def _continue_paused(self, starting: bool) -> Job | None:
+        """Halving: prune the paused trials that lost at their rung, continue one that won (or, for a study
+        paused under the halving pruner and resumed without it, any paused trial, to its end)."""
+        from optuna.trial import FixedTrial
+
+        if not self.halving and not self.db.running(self.sid):
+            return None
+        rows = self.db.all_trials(self.sid)
+        decided = plan(self.halving, rows, 1.0 if self.study.modes[0] == "min" else -1.0, starting)
+        if decided.prune:
+            pruned = self.db.prune_paused(self.sid, decided.prune)
+            forget = getattr(self.study.objective, "forget", None)  # e.g. the torch objective's checkpoint
+            by_number = {r.number: r for r in rows}
+            for number in pruned:
+                if forget is not None:
+                    with contextlib.suppress(Exception):
+                        forget(self.study.name, self.study.space.sample(
+                            FixedTrial(_loads(by_number[number].params)))[1])
+                if self.progress:
+                    inter = _loads(by_number[number].intermediate)
+                    self.progress.trial_done(number, "PRUNED", [inter[-1][1]] if inter else None, None, self)
+        for number, to in decided.promote:
+            row = self.db.resume_paused(self.sid, number, self.driver)
+            if row is None:
+                continue  # another driver continued it first
+            params = _loads(row.params)
+            config = self.study.space.sample(FixedTrial(params))[1]
+            inter = _loads(row.intermediate) or []
+            self.known.add(number)
+            run = _Running(self.paused.pop(number, None), row.origin, row.origin == "queue", intermediate=inter,
+                           limit=to, replayed_to=int(inter[-1][0]) if inter else -1, params=params)
+            return Job(number, config, attempt=row.attempt, timeout=self.study.trial_timeout, engine_state=run)
+        return None
 
     def on_report(self, job: Job, step: int, value: float) -> bool:
         with self.objective_running(False):
@@ -239,13 +285,17 @@ class Engine:
 
     def _on_report(self, job: Job, step: int, value: float) -> bool:
         run: _Running = job.engine_state
+        if step <= run.replayed_to:
+            return False  # a continued objective that started over, repeating reports already stored
         run.intermediate.append([step, value])
         run.dirty = True
-        if math.isfinite(value):
+        if math.isfinite(value) and run.otrial is not None:
             run.otrial.report(value, step)
         if time.monotonic() - self._last_flush > self.heartbeat_every:
             self._flush()
-        return math.isfinite(value) and run.otrial.should_prune()
+        if run.limit is not None and len(run.intermediate) >= run.limit:
+            return PAUSE
+        return math.isfinite(value) and run.otrial is not None and run.otrial.should_prune()
 
     def on_artifact(self, job: Job, name: str, data: bytes) -> None:
         job.engine_state.artifacts[name] = data
@@ -259,13 +309,18 @@ class Engine:
         self._last_flush = time.monotonic()
 
     def _finish(self, job: Job, outcome: Outcome) -> None:
-        from optuna.trial import TrialState
-
         run: _Running = job.engine_state
         if outcome.contract_error:
             raise ObjectiveContractError(f"trial {job.number}: {outcome.error}")
         st = self.study
         state = outcome.state
+        if state == PAUSED:
+            if self.db.pause(self.sid, job.number, self.driver, run.intermediate):
+                self.paused[job.number] = run.otrial
+            if self.progress:
+                self.progress.trial_done(job.number, state, [run.intermediate[-1][1]] if run.intermediate else None,
+                                         None, self)
+            return
         if st.constraints is not None and state == "COMPLETE":
             self._evaluate_constraints(job, outcome)
         requeue = None
@@ -282,10 +337,10 @@ class Engine:
             self.sid, job.number, state, self.driver, values=values, metrics=outcome.metrics,
             intermediate=run.intermediate or None, error=outcome.error, tb=outcome.traceback, requeue=requeue,
             artifacts=artifacts, keep_artifacts=st.keep_artifacts, mode=st.modes[0])
-        if state == "COMPLETE":
-            self.ostudy.tell(run.otrial, outcome.values)
-        else:
-            self.ostudy.tell(run.otrial, state=TrialState[state])
+        if run.otrial is not None:
+            self._tell(run.otrial, state, outcome.values)
+        else:  # a paused trial this driver did not start: the sampler learns it as a finished trial
+            self._add_finished(run.params, state, values, run.intermediate, outcome.metrics)
         if seq == self.last_seq + 1:
             self.last_seq = seq
         if seq >= 0:
@@ -294,6 +349,27 @@ class Engine:
         self.report.finished += 1
         if self.progress:
             self.progress.trial_done(job.number, state, values, outcome.error, self)
+
+    def _tell(self, otrial, state: str, values: list[float] | None) -> None:
+        from optuna.trial import TrialState
+
+        if state == "COMPLETE":
+            self.ostudy.tell(otrial, values)
+        else:
+            self.ostudy.tell(otrial, state=TrialState[state])
+
+    def _add_finished(self, row_params: dict[str, Any], state: str, values, intermediate, metrics) -> None:
+        import optuna
+        from optuna.trial import TrialState
+
+        cons = (metrics or {}).get(CONSTRAINTS)
+        with contextlib.suppress(ValueError):  # a configuration outside today's space cannot inform the sampler
+            self.ostudy.add_trial(optuna.trial.create_trial(
+                state=TrialState[state], values=values if state != "FAIL" else None, params=row_params,
+                distributions=self.study.space.distributions_for(row_params),
+                intermediate_values={int(s): v for s, v in intermediate or []},
+                user_attrs={CONSTRAINTS: cons} if cons is not None else None,
+                system_attrs={"constraints": cons} if cons is not None else None))
 
     # -- the loop --------------------------------------------------------------------------------------------
     # -- Ctrl-C: raised inside an in-process objective at once, elsewhere at the next safe point ----------
@@ -387,13 +463,17 @@ class Engine:
             self._sync()
         if peek.n_active < self.n_trials:
             return False
-        return not any(r.state == "RUNNING" for r in self.db.running(self.sid))
+        return not self.db.running(self.sid)  # nothing RUNNING, nothing PAUSED
 
     def _abandon(self, requeue_reason: str | None) -> None:
         """Leave nothing of this driver RUNNING: requeue (Ctrl-C) or release (an aborted run) its trials.
         A second Ctrl-C meanwhile only sets the flag again: the clean-up is a few quick writes."""
         self._in_objective = False
         self.backend.shutdown(kill=True)
+        if self.halving:  # a trial cut short keeps its reports (and its checkpoint): it continues when resumed
+            for job in self.jobs.values():
+                if job.engine_state.intermediate:
+                    self.db.pause(self.sid, job.number, self.driver, job.engine_state.intermediate)
         if requeue_reason is None:
             self.db.release_owned(self.sid, self.driver)
             if self.created and not self.db.all_trials(self.sid):

@@ -25,7 +25,7 @@ from autotune.spaces import Space
 
 SAMPLERS = ("auto", "tpe", "gp", "cmaes", "random", "grid", "qmc", "nsga2", "skopt-gp", "skopt-rf", "skopt-et",
             "skopt-gbrt")
-PRUNERS = ("none", "median", "asha", "successive_halving", "hyperband")
+PRUNERS = ("none", "median", "asha", "successive_halving", "hyperband", "halving")
 
 
 def check_sampler(spec: Any) -> None:
@@ -49,9 +49,11 @@ def check_pruner(spec: Any) -> None:
         return
     import optuna
 
-    if not isinstance(spec, optuna.pruners.BasePruner):
-        raise ConfigError(f"pruner must be a name ({', '.join(PRUNERS)}) or an optuna.pruners.BasePruner, but got "
-                          f"{spec!r}.")
+    from autotune.search._halving import HalvingPruner
+
+    if not isinstance(spec, (optuna.pruners.BasePruner, HalvingPruner)):
+        raise ConfigError(f"pruner must be a name ({', '.join(PRUNERS)}), an autotune.search.HalvingPruner or an "
+                          f"optuna.pruners.BasePruner, but got {spec!r}.")
 
 
 def resolve_auto(space: Space, n_trials: int | None, parallelism: int, n_objectives: int) -> str:
@@ -134,4 +136,8 @@ def make_pruner(spec: Any):
         return P.SuccessiveHalvingPruner()
     if spec == "hyperband":
         return P.HyperbandPruner()
+    if spec == "halving":
+        from autotune.search._halving import HalvingPruner
+
+        return HalvingPruner()
     raise ConfigError(f"unknown pruner {spec!r}")  # pragma: no cover - check_pruner ran in Study()
