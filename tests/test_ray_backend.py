@@ -50,6 +50,18 @@ def test_asha_on_ray_prunes_most_learning_curves(sqlite_url):
         assert t.last_step < 26 and t.value == t.intermediate[-1][1]
 
 
+def test_halving_on_ray_pauses_and_continues_trials_as_the_local_backend_does(tmp_path):
+    """Pause answers travel through the bridge actor; the schedule is the local backend's."""
+    outcomes = {}
+    for backend in ("local", "ray"):
+        study = at.Study(name="halve", space=SPACE, objective=curve, sampler="random", pruner="halving", n_trials=8,
+                         parallelism=2, backend=backend, seed=0)
+        result = study.run(storage=f"sqlite:///{tmp_path / backend}.db")
+        outcomes[backend] = [(t.number, t.state, len(t.intermediate), t.params) for t in result.trials]
+    assert outcomes["local"] == outcomes["ray"]
+    assert sorted(n for _, _, n, _ in outcomes["ray"]) == [1] * 4 + [2] * 2 + [4] + [27]
+
+
 def test_serial_runs_prune_the_same_way_on_both_backends(tmp_path):
     outcomes = {}
     for backend in ("local", "ray"):

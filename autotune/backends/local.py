@@ -69,7 +69,7 @@ class _PipeChannel:
 
     def report(self, step: int, value: float) -> bool:
         self.conn.send(("report", step, value))
-        return bool(self.conn.recv())
+        return self.conn.recv()  # False, True (prune) or PAUSE
 
     def artifact(self, name: str, data: bytes) -> None:
         self.conn.send(("artifact", name, data))

@@ -173,7 +173,11 @@ class Engine:
             self.last_seq = max(self.last_seq, r.finish_seq)
             self._count(r.state, r.counted, r.value if feasible(r.metrics) else None, r.number)
             if r.number in self.paused and r.state in FINISHED:  # pruned at its rung (by any driver)
-                self._tell(self.paused.pop(r.number), r.state, _loads(r.objective_values))
+                otrial = self.paused.pop(r.number)
+                if otrial is not None:
+                    self._tell(otrial, r.state, _loads(r.objective_values))
+                else:  # this driver continued it, but another started it: add it as a finished trial below
+                    self.known.discard(r.number)
             if r.number in self.known:
                 continue
             self.known.add(r.number)

@@ -1,0 +1,242 @@
+"""The halving pruner: successive halving with pause and promote, on real drivers, workers and databases.
+
+The objective below checkpoints like the ready torch objective (its log of trained steps is its checkpoint, keyed
+by configuration), so a continued trial must never train a step twice, and the schedule is known exactly: with
+12 trials, halving 2 and rungs at 1, 2, 4 and 8 reports, 12 trials train 1 step, 6 a second, 3 two more, 2 four
+more and the best one finishes: 32 steps of the 96 an unpruned study trains.
+"""
+
+import json
+import os
+from collections import Counter
+
+import pytest
+import sqlalchemy as sa
+
+import autotune as at
+from autotune.errors import ConfigError
+from autotune.search import HalvingPruner
+from tests.conftest import cli, dump, start_driver, trial_rows, write_study
+
+HALVE = """
+import os, signal
+
+def objective(config, trial):
+    key = repr(config["x"])
+    done = [l for l in open("steps.log")] if os.path.exists("steps.log") else []
+    start = sum(l.split()[0] == key for l in done)  # the log is the checkpoint: continue after the last step
+    for step in range(start, 8):
+        if KILLFLAG and step == 1 and not os.path.exists("killed"):
+            open("killed", "w").close()
+            os.kill(os.getpid(), signal.SIGKILL)  # the driver dies in the first continued trial
+        with open("steps.log", "a") as fh:
+            fh.write(f"{key} {step}\\n")
+        trial.report(config["x"] + 1.0 / (step + 1), step)
+    return config["x"]
+
+study = at.Study(name="halve", space={"x": at.uniform(0, 1)}, objective=objective, sampler="random",
+                 pruner=PRUNER, n_trials=12, parallelism=PAR, seed=SEED)
+"""
+
+
+def _study(par=1, kill=False, pruner='"halving"', seed="0") -> str:
+    return (HALVE.replace("PAR", str(par)).replace("KILLFLAG", str(kill)).replace("PRUNER", pruner)
+            .replace("SEED", seed))
+
+
+def _steps(folder) -> Counter:
+    lines = (folder / "steps.log").read_text().split("\n")
+    return Counter(tuple(line.split()) for line in lines if line)
+
+
+def _check_finished(folder, url):
+    """Every counted trial finished, the best configuration completed, no step trained twice or lost."""
+    result = at.load_study("halve", storage=url)
+    counted = [t for t in result.trials if t.state != "FAIL"]
+    assert len(counted) == 12 and {t.state for t in counted} == {"COMPLETE", "PRUNED"}
+    best = min(counted, key=lambda t: t.params["x"])
+    assert result.best_trial.number == best.number and best.state == "COMPLETE"
+    for t in counted:  # reports in step order, none twice; a pruned trial's value is its last report
+        assert [s for s, _ in t.intermediate] == sorted({s for s, _ in t.intermediate})
+        if t.state == "PRUNED":
+            assert t.value == t.intermediate[-1][1]
+    steps = _steps(folder)
+    assert max(steps.values()) == 1, "a continued trial trained a step twice"
+    trained = Counter(key for key, _ in steps)
+    assert trained == {repr(t.params["x"]): t.intermediate[-1][0] + 1 for t in counted}
+    return result, counted
+
+
+def _check_exact_schedule(folder, url):
+    result, counted = _check_finished(folder, url)
+    assert result.counts() == {"COMPLETE": 1, "PRUNED": 11}
+    assert sorted(len(t.intermediate) for t in counted) == [1] * 6 + [2] * 3 + [4] + [8, 8]
+    assert sum(_steps(folder).values()) == 32  # of 96 without pruning
+
+
+@pytest.mark.parametrize("par", [1, 2])
+def test_halving_keeps_the_best_half_at_each_rung_and_trains_each_step_once(tmp_path, storage, par):
+    write_study(tmp_path, _study(par))
+    r = cli("run", "study.py", "--storage", storage, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "PAUSED: paused at" in r.stderr
+    _check_exact_schedule(tmp_path, storage)
+    assert not [t for t in trial_rows(storage) if t.state in ("RUNNING", "PAUSED", "WAITING")]
+    status = cli("status", "--storage", storage, cwd=tmp_path)
+    assert "complete=1 pruned=11" in status.stdout
+
+
+def test_a_driver_killed_between_rungs_resumes_the_schedule_exactly(tmp_path, sqlite_url):
+    """Killed while continuing the first winner of rung 0: the paused trials wait in the database, the killed one
+    is re-queued and continues from its checkpoint, the schedule goes on, and no step is trained twice or lost."""
+    write_study(tmp_path, _study(kill=True))
+    first = cli("run", "study.py", "--storage", sqlite_url, "--quiet", cwd=tmp_path)
+    assert first.returncode == -9 and (tmp_path / "killed").exists()
+    states = Counter(r.state for r in trial_rows(sqlite_url))
+    assert states == {"PAUSED": 5, "PRUNED": 6, "RUNNING": 1}  # rung 0 was halved; one winner was running
+    second = cli("run", "study.py", "--storage", sqlite_url, "--quiet", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    _check_finished(tmp_path, sqlite_url)
+    rows = trial_rows(sqlite_url)
+    assert [r.state for r in rows if not r.counted] == ["FAIL"]
+    assert not [r for r in rows if r.state in ("RUNNING", "PAUSED", "WAITING")]
+
+
+def test_paused_trials_of_a_study_resumed_without_halving_run_to_their_end(tmp_path, sqlite_url):
+    write_study(tmp_path, _study(kill=True))
+    assert cli("run", "study.py", "--storage", sqlite_url, "--quiet", cwd=tmp_path).returncode == -9
+    write_study(tmp_path, _study(pruner='"none"'))
+    r = cli("run", "study.py", "--storage", sqlite_url, "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    result = at.load_study("halve", storage=sqlite_url)
+    assert result.counts() == {"COMPLETE": 6, "PRUNED": 6, "RETRIED": 1}
+    assert all(t.intermediate[-1][0] == 7 for t in result.trials if t.state == "COMPLETE")
+    steps = _steps(tmp_path)
+    assert max(steps.values()) == 1 and sum(steps.values()) == 6 * 1 + 6 * 8
+
+
+def test_two_drivers_share_the_halving_of_one_study(tmp_path, pg_url):
+    write_study(tmp_path, _study(seed="None"))
+    procs = [start_driver(tmp_path, pg_url) for _ in range(2)]
+    for p in procs:
+        out, err = p.communicate(timeout=240)
+        assert p.returncode == 0, err
+    _check_exact_schedule(tmp_path, pg_url)
+
+
+TORCH = """
+import torch
+from autotune.objectives.torch import torch_objective
+
+torch.manual_seed(0)
+X = torch.randn(300, 8)
+y = (X[:, 0] + 0.5 * X[:, 1] > 0).long()
+model = lambda c: torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Dropout(c["dropout"]),
+                                      torch.nn.Linear(16, 2))
+study = at.Study(name="mlp", space={"lr": at.loguniform(1e-3, 1e-1), "dropout": at.uniform(0, 0.5),
+                                    "batch_size": at.fixed(32)},
+                 objective=torch_objective(model, (X[:200], y[:200]), (X[200:], y[200:]), epochs=6,
+                                           lr_schedule="cosine"),
+                 metric="val_loss", sampler="random", pruner="halving", n_trials=6, seed=3)
+"""
+
+
+def test_a_continued_torch_trial_trains_exactly_as_an_uninterrupted_one(tmp_path, sqlite_url):
+    """Model, optimiser, schedule, and the random state of dropout and of the batch order are checkpointed."""
+    write_study(tmp_path, TORCH)
+    write_study(tmp_path, TORCH.replace('pruner="halving"', 'pruner="none"').replace('"mlp"', '"full"'), "full.py")
+    for name in ("study.py", "full.py"):
+        r = cli("run", name, "--storage", sqlite_url, "--quiet", cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+    halved = at.load_study("mlp", storage=sqlite_url)
+    full = {t.number: t for t in at.load_study("full", storage=sqlite_url).trials}
+    assert sorted(len(t.intermediate) for t in halved.trials) == [1, 1, 1, 2, 4, 6]
+    for t in halved.trials:
+        assert t.params == full[t.number].params
+        assert [v for _, v in t.intermediate] == [v for _, v in full[t.number].intermediate[:len(t.intermediate)]]
+    (done,) = [t for t in halved.trials if t.state == "COMPLETE"]
+    assert done.value == full[done.number].value and done.metrics["resumed_from"] == 4
+    assert not os.listdir(tmp_path / ".autotune" / "checkpoints" / "mlp")  # pruned ones' removed by the pruner
+
+
+# -- bad input: a clear error, and nothing changes ---------------------------------------------------------------
+@pytest.mark.parametrize("kwargs, message", [
+    ({"reduction_factor": 1}, "HalvingPruner: reduction_factor must be an integer >= 2, but got 1."),
+    ({"min_resource": 0}, "HalvingPruner: min_resource must be an integer >= 1, but got 0."),
+    ({"min_resource": 1.5}, "HalvingPruner: min_resource must be an integer >= 1, but got 1.5."),
+    ({"cohort": 1}, "HalvingPruner: cohort must be an integer >= 2 or None (the whole budget), but got 1."),
+])
+def test_bad_halving_settings_are_refused(kwargs, message):
+    with pytest.raises(ConfigError) as err:
+        HalvingPruner(**kwargs)
+    assert str(err.value) == message
+
+
+def test_halving_a_multi_objective_study_is_refused():
+    with pytest.raises(ConfigError, match=r"pruner='halving' ranks trials by one metric, but this study has 2"):
+        at.Study(name="mo", space={"x": at.uniform(0, 1)}, objective=lambda c, t: {"a": 1, "b": 2},
+                 metric=["a", "b"], mode=["min", "min"], pruner="halving", n_trials=4)
+
+
+@pytest.mark.parametrize("body, args, message", [
+    (_study().replace("n_trials=12", "n_trials=None"), ("--timeout", "5"),
+     "pruner='halving' halves a cohort of trials once all of them reached a rung, but this study has no n_trials"),
+    (_study().replace('pruner="halving"', 'pruner="halving", metric=["a", "b"], mode=["min", "min"]'), (),
+     "pruner='halving' ranks trials by one metric, but this study has 2"),
+])
+def test_the_cli_refuses_a_halving_study_it_cannot_run_and_changes_nothing(tmp_path, sqlite_url, body, args, message):
+    write_study(tmp_path, body)
+    other = at.Study(name="other", space={"x": at.uniform(0, 1)}, objective=lambda c, t: c["x"], n_trials=2,
+                     sampler="random", seed=0)
+    other.run(storage=sqlite_url)
+    before = dump(sqlite_url)
+    r = cli("run", "study.py", "--storage", sqlite_url, *args, cwd=tmp_path)
+    assert r.returncode == 1 and message in r.stderr and "Traceback" not in r.stderr
+    assert dump(sqlite_url) == before
+
+
+def test_a_halving_pruner_instance_sets_the_rungs(tmp_path, sqlite_url):
+    """Reduction factor 3 from 2 reports: 9 trials train 2 steps, 3 of them 4 more (rung 6), the best the rest."""
+    calls = []
+
+    def objective(config, trial):
+        for step in range(8):
+            calls.append((trial.number, step))
+            trial.report(config["x"] + 1.0 / (step + 1), step)
+        return config["x"]
+
+    study = at.Study(name="eta3", space={"x": at.uniform(0, 1)}, objective=objective, sampler="random",
+                     pruner=HalvingPruner(reduction_factor=3, min_resource=2), n_trials=9, seed=1)
+    result = study.run(storage=sqlite_url)
+    assert sorted(len(t.intermediate) for t in result.trials) == [2] * 6 + [6] * 2 + [8]
+    # an objective without a checkpoint starts over when continued: its repeated reports are not stored twice
+    assert len(calls) == 9 * 2 + 3 * 6 + 8
+    eng = sa.create_engine(sqlite_url)
+    with eng.connect() as c:
+        inter = [json.loads(v) for (v,) in c.exec_driver_sql("SELECT intermediate FROM autotune_trials")]
+    eng.dispose()
+    assert all(len({s for s, _ in i}) == len(i) for i in inter)
+
+
+def test_pause_is_answered_to_the_objective_as_trial_paused():
+    from autotune.objectives import Trial
+    from autotune.objectives._contract import PAUSE, run_objective
+
+    class Channel:
+        def report(self, step, value):
+            return PAUSE if step == 2 else False
+
+        def artifact(self, name, data):
+            pass
+
+    seen = []
+
+    def objective(config, trial):
+        for step in range(5):
+            seen.append(step)
+            trial.report(1.0, step)
+        return 1.0
+
+    outcome = run_objective(objective, Trial(0, {}, Channel()), ["loss"])
+    assert outcome.state == "PAUSED" and seen == [0, 1, 2]
+    assert issubclass(at.TrialPaused, Exception) and not issubclass(at.TrialPaused, at.TrialPruned)
