@@ -240,3 +240,19 @@ def test_pause_is_answered_to_the_objective_as_trial_paused():
     outcome = run_objective(objective, Trial(0, {}, Channel()), ["loss"])
     assert outcome.state == "PAUSED" and seen == [0, 1, 2]
     assert issubclass(at.TrialPaused, Exception) and not issubclass(at.TrialPaused, at.TrialPruned)
+
+
+def test_later_proposals_learn_from_paused_trials_as_from_finished_ones(tmp_path):
+    """Paused trials reach the sampler as pruned at their rung: where the first rung ranks trials as their ends
+    do, TPE's proposals after its 10 random start-up trials are those of the same study without pruning."""
+    def objective(config, trial):
+        for step in range(4):
+            trial.report((config["x"] - 0.3) ** 2 + config["y"] ** 2 + 1.0 / (step + 1), step)
+        return (config["x"] - 0.3) ** 2 + config["y"] ** 2
+
+    params = {}
+    for pruner in ("none", "halving"):
+        study = at.Study(name=pruner, space={"x": at.uniform(-1, 1), "y": at.uniform(-1, 1)}, objective=objective,
+                         sampler="tpe", pruner=pruner, n_trials=14, seed=5)
+        params[pruner] = [t.params for t in study.run(storage=f"sqlite:///{tmp_path / 'h.db'}").trials]
+    assert params["halving"] == params["none"]

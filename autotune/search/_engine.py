@@ -31,7 +31,7 @@ TICK = 0.5  # seconds between housekeeping rounds while trials run
 
 @dataclass
 class _Running:
-    otrial: Any  # None for a paused trial another driver started: it reaches the sampler when it finishes
+    otrial: Any  # None for a continued (once paused) trial: it reaches the sampler as a new entry when it finishes
     origin: str
     queued: bool
     intermediate: list[list[float]] = field(default_factory=list)
@@ -79,7 +79,10 @@ class Engine:
         directions = ["minimize" if m == "min" else "maximize" for m in st.modes]
         pruner = make_pruner(st.pruner)
         self.halving = pruner if isinstance(pruner, HalvingPruner) else None
-        self.paused: dict[int, Any] = {}  # this driver's paused trials, as the sampler's mirror holds them
+        # Paused trials reach the sampler at once, as pruned at their rung (so a study's later proposals learn from
+        # the first rung, as they would learn from finished trials without halving), and again when they finish:
+        # these are the ones whose final entry is still to come.
+        self.final_pending: set[int] = set()
         self.ostudy = optuna.create_study(directions=directions, sampler=self.sampler,
                                           pruner=optuna.pruners.NopPruner() if self.halving else pruner,
                                           study_name=st.name)
@@ -153,7 +156,8 @@ class Engine:
         self.n_constraints = len(values)
         outcome.metrics[CONSTRAINTS] = values
         outcome.metrics[FEASIBLE] = all(v <= 0 for v in values)
-        job.engine_state.otrial.set_user_attr(CONSTRAINTS, values)
+        if job.engine_state.otrial is not None:  # a continued trial carries them in its metrics instead
+            job.engine_state.otrial.set_user_attr(CONSTRAINTS, values)
 
     def _heartbeat(self) -> None:
         while not self._stop_beat.wait(self.heartbeat_every):
@@ -172,12 +176,9 @@ class Engine:
         for r in rows:
             self.last_seq = max(self.last_seq, r.finish_seq)
             self._count(r.state, r.counted, r.value if feasible(r.metrics) else None, r.number)
-            if r.number in self.paused and r.state in FINISHED:  # pruned at its rung (by any driver)
-                otrial = self.paused.pop(r.number)
-                if otrial is not None:
-                    self._tell(otrial, r.state, _loads(r.objective_values))
-                else:  # this driver continued it, but another started it: add it as a finished trial below
-                    self.known.discard(r.number)
+            if r.number in self.final_pending and r.state in FINISHED:  # pruned at its rung (by any driver)
+                self.final_pending.discard(r.number)
+                self.known.discard(r.number)  # added below with all its reports
             if r.number in self.known:
                 continue
             self.known.add(r.number)
@@ -278,7 +279,7 @@ class Engine:
             config = self.study.space.sample(FixedTrial(params))[1]
             inter = _loads(row.intermediate) or []
             self.known.add(number)
-            run = _Running(self.paused.pop(number, None), row.origin, row.origin == "queue", intermediate=inter,
+            run = _Running(None, row.origin, row.origin == "queue", intermediate=inter,
                            limit=to, replayed_to=int(inter[-1][0]) if inter else -1, params=params)
             return Job(number, config, attempt=row.attempt, timeout=self.study.trial_timeout, engine_state=run)
         return None
@@ -320,7 +321,9 @@ class Engine:
         state = outcome.state
         if state == PAUSED:
             if self.db.pause(self.sid, job.number, self.driver, run.intermediate):
-                self.paused[job.number] = run.otrial
+                if run.otrial is not None:
+                    self._tell(run.otrial, "PRUNED", None)
+                self.final_pending.add(job.number)
             if self.progress:
                 self.progress.trial_done(job.number, state, [run.intermediate[-1][1]] if run.intermediate else None,
                                          None, self)
@@ -343,7 +346,8 @@ class Engine:
             artifacts=artifacts, keep_artifacts=st.keep_artifacts, mode=st.modes[0])
         if run.otrial is not None:
             self._tell(run.otrial, state, outcome.values)
-        else:  # a paused trial this driver did not start: the sampler learns it as a finished trial
+        else:  # a continued trial: the sampler learns how it finished
+            self.final_pending.discard(job.number)
             self._add_finished(run.params, state, values, run.intermediate, outcome.metrics)
         if seq == self.last_seq + 1:
             self.last_seq = seq
