@@ -115,13 +115,15 @@ def test_paused_trials_of_a_study_resumed_without_halving_run_to_their_end(tmp_p
     assert max(steps.values()) == 1 and sum(steps.values()) == 6 * 1 + 6 * 8
 
 
-def test_two_drivers_share_the_halving_of_one_study(tmp_path, pg_url):
+def test_three_drivers_share_the_halving_of_one_study(tmp_path, storage):
+    """Each driver decides from what it read; a decision read before another driver continued the trial (and it
+    paused again, a rung further) must not apply: three drivers race to make that happen."""
     write_study(tmp_path, _study(seed="None"))
-    procs = [start_driver(tmp_path, pg_url) for _ in range(2)]
+    procs = [start_driver(tmp_path, storage) for _ in range(3)]
     for p in procs:
         out, err = p.communicate(timeout=240)
         assert p.returncode == 0, err
-    _check_exact_schedule(tmp_path, pg_url)
+    _check_exact_schedule(tmp_path, storage)
 
 
 TORCH = """
@@ -256,3 +258,24 @@ def test_later_proposals_learn_from_paused_trials_as_from_finished_ones(tmp_path
                          sampler="tpe", pruner=pruner, n_trials=14, seed=5)
         params[pruner] = [t.params for t in study.run(storage=f"sqlite:///{tmp_path / 'h.db'}").trials]
     assert params["halving"] == params["none"]
+
+
+def test_cohorts_are_halved_one_after_another(sqlite_url):
+    """``cohort=4``: trials 0-3 are halved among themselves and finished before trial 4 starts, so the next
+    cohort's proposals learn from a finished one."""
+    calls = []
+
+    def objective(config, trial):
+        for step in range(len([c for c in calls if c[0] == trial.number]), 8):
+            calls.append((trial.number, step))
+            trial.report(config["x"] + 1.0 / (step + 1), step)
+        return config["x"]
+
+    study = at.Study(name="cohorts", space={"x": at.uniform(0, 1)}, objective=objective, sampler="random",
+                     pruner=HalvingPruner(cohort=4), n_trials=8, seed=2)
+    result = study.run(storage=sqlite_url)
+    by_cohort = [sorted(len(t.intermediate) for t in result.trials if t.number // 4 == c) for c in (0, 1)]
+    assert by_cohort == [[1, 1, 2, 8], [1, 1, 2, 8]]
+    first_of_next = calls.index((4, 0))
+    assert all(n < 4 for n, _ in calls[:first_of_next]) and all(n >= 4 for n, _ in calls[first_of_next:])
+    assert result.counts() == {"COMPLETE": 2, "PRUNED": 6}

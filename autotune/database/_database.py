@@ -577,31 +577,37 @@ class StudyDatabase:
             ).rowcount == 1
         return self.write(fn)
 
-    def resume_paused(self, study_id: int, number: int, driver_id: str) -> Any | None:
-        """Continue a PAUSED trial under this driver (RUNNING again); None if another driver took it first."""
+    @staticmethod
+    def _as_seen(seen: str | None):
+        """A paused trial still as a plan saw it: decisions from an older read (another driver continued it and
+        it paused again, at a later rung, meanwhile) must not apply to it."""
+        col = S.trials.c.intermediate
+        return (S.trials.c.state == "PAUSED", col.is_(None) if seen is None else col == seen)
+
+    def resume_paused(self, study_id: int, number: int, driver_id: str, seen: str | None) -> Any | None:
+        """Continue a PAUSED trial under this driver (RUNNING again); None if another driver took it first, or it
+        is no longer paused where ``seen`` (its stored reports, as read) says."""
         def fn(conn: Connection) -> Any | None:
             where = (S.trials.c.study_id == study_id, S.trials.c.number == number)
-            if conn.execute(S.trials.update().where(*where, S.trials.c.state == "PAUSED")
+            if conn.execute(S.trials.update().where(*where, *self._as_seen(seen))
                             .values(state="RUNNING", owner=driver_id)).rowcount != 1:
                 return None
             return conn.execute(sa.select(S.trials).where(*where)).one()
         return self.write(fn)
 
-    def prune_paused(self, study_id: int, numbers: list[int]) -> list[int]:
-        """Prune PAUSED trials that did not rank among the best of their rung (value: their last report);
-        returns the ones this call pruned (another driver may have pruned some first)."""
+    def prune_paused(self, study_id: int, seen: dict[int, str | None]) -> list[int]:
+        """Prune PAUSED trials that did not rank among the best of their rung (value: their last report), each
+        only if still paused where ``seen`` (number: stored reports, as read) says; returns the ones pruned."""
         def fn(conn: Connection) -> list[int]:
             done = []
-            for number in numbers:
-                where = (S.trials.c.study_id == study_id, S.trials.c.number == number)
-                row = conn.execute(sa.select(S.trials.c.intermediate).where(*where, S.trials.c.state == "PAUSED")
-                                   ).first()
-                if row is None:
-                    continue
-                inter = json.loads(row.intermediate or "[]")
+            for number, text in seen.items():
+                where = (S.trials.c.study_id == study_id, S.trials.c.number == number, *self._as_seen(text))
+                if conn.execute(sa.select(S.trials.c.id).where(*where)).first() is None:
+                    continue  # pruned by another driver, or continued meanwhile
+                inter = json.loads(text or "[]")
                 value = inter[-1][1] if inter else None
                 seq = self._next_seq(conn, study_id)
-                conn.execute(S.trials.update().where(*where, S.trials.c.state == "PAUSED").values(
+                conn.execute(S.trials.update().where(*where).values(
                     state="PRUNED", value=value, objective_values=json.dumps([value]) if value is not None else None,
                     finished_at=time.time(), finish_seq=seq))
                 done.append(number)

@@ -218,6 +218,10 @@ class Engine:
             self._sync()
         if peek.n_active >= self.n_trials:
             return self._continue_paused(starting=False)
+        if self.halving is not None and self.halving.cohort is not None:
+            job = self._continue_paused(starting=True)  # finish a cohort's halving before the next cohort starts
+            if job is not None:
+                return job
         if peek.n_waiting:
             claimed = self.db.claim_waiting(self.sid, self.driver, self.n_trials)
             if claimed is not None:
@@ -259,10 +263,10 @@ class Engine:
             return None
         rows = self.db.all_trials(self.sid)
         decided = plan(self.halving, rows, 1.0 if self.study.modes[0] == "min" else -1.0, starting)
+        by_number = {r.number: r for r in rows}
         if decided.prune:
-            pruned = self.db.prune_paused(self.sid, decided.prune)
+            pruned = self.db.prune_paused(self.sid, {n: by_number[n].intermediate for n in decided.prune})
             forget = getattr(self.study.objective, "forget", None)  # e.g. the torch objective's checkpoint
-            by_number = {r.number: r for r in rows}
             for number in pruned:
                 if forget is not None:
                     with contextlib.suppress(Exception):
@@ -272,7 +276,7 @@ class Engine:
                     inter = _loads(by_number[number].intermediate)
                     self.progress.trial_done(number, "PRUNED", [inter[-1][1]] if inter else None, None, self)
         for number, to in decided.promote:
-            row = self.db.resume_paused(self.sid, number, self.driver)
+            row = self.db.resume_paused(self.sid, number, self.driver, by_number[number].intermediate)
             if row is None:
                 continue  # another driver continued it first
             params = _loads(row.params)
