@@ -279,3 +279,93 @@ def test_cohorts_are_halved_one_after_another(sqlite_url):
     first_of_next = calls.index((4, 0))
     assert all(n < 4 for n, _ in calls[:first_of_next]) and all(n >= 4 for n, _ in calls[first_of_next:])
     assert result.counts() == {"COMPLETE": 2, "PRUNED": 6}
+
+
+# -- the ready objectives continue a paused trial --------------------------------------------------------------
+def test_the_lightgbm_objective_folds_are_lgb_cv_s_round_for_round():
+    import lightgbm as lgb
+    from sklearn.datasets import load_breast_cancer
+
+    from autotune.objectives import Trial
+    from autotune.objectives.lightgbm import lightgbm_objective
+
+    X, y = load_breast_cancer(return_X_y=True)
+    reported = []
+
+    class Channel:
+        def report(self, step, value):
+            reported.append((step, value))
+            return False
+
+        def artifact(self, name, data):
+            pass
+
+    config = {"learning_rate": 0.1, "num_leaves": 15, "feature_fraction": 0.8, "bagging_fraction": 0.8,
+              "bagging_freq": 1}
+    out = lightgbm_objective(X, y, folds=4, report_every=5, seed=3)(config, Trial(0, config, Channel()))
+    base = {"objective": "binary", "metric": "binary_logloss", "verbosity": -1, "seed": 3, "deterministic": True,
+            "num_threads": 1, **config}
+    rounds = out["rounds_trained"]  # lgb.cv without early stopping, as far: every round's mean over the folds
+    cv = lgb.cv(base, lgb.Dataset(X, y), rounds, nfold=4, seed=3, stratified=True)["valid binary_logloss-mean"]
+    assert len(reported) == rounds // 5
+    assert reported == [(r, pytest.approx(cv[r - 1], rel=1e-12)) for r in range(5, rounds + 1, 5)]
+    best = min(range(rounds), key=lambda i: (cv[i], i))
+    assert rounds == best + 1 + 30  # LightGBM's rule: stopped 30 rounds after the best
+    assert out["best_iteration"] == best + 1 and out["binary_logloss"] == pytest.approx(cv[best], rel=1e-12)
+
+
+LGB = """
+from sklearn.datasets import load_breast_cancer
+from autotune.objectives.lightgbm import lightgbm_objective
+
+X, y = load_breast_cancer(return_X_y=True)
+study = at.Study(name="lgb", space=at.spaces.lightgbm(feature_fraction=at.fixed(1.0), bagging_fraction=at.fixed(1.0),
+                                                      bagging_freq=at.fixed(0), lambda_l1=None, lambda_l2=None),
+                 objective=lightgbm_objective(X, y, folds=3, report_every=5, num_boost_round=80),
+                 metric="binary_logloss", sampler="random", pruner="halving", n_trials=4, seed=1)
+"""
+
+
+def test_a_continued_lightgbm_trial_carries_on_from_its_boosters(tmp_path, sqlite_url):
+    """Without bagging or feature sampling (whose random draws restart), a continued trial's boosters train as
+    an uninterrupted run's: the same curve, every report, and none of its rounds trained twice."""
+    write_study(tmp_path, LGB)
+    write_study(tmp_path, LGB.replace('pruner="halving"', 'pruner="none"').replace('"lgb"', '"full"'), "full.py")
+    for name in ("study.py", "full.py"):
+        r = cli("run", name, "--storage", sqlite_url, "--quiet", cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+    halved = at.load_study("lgb", storage=sqlite_url)
+    full = {t.number: t for t in at.load_study("full", storage=sqlite_url).trials}
+    (done,) = [t for t in halved.trials if t.state == "COMPLETE"]
+    assert done.metrics["resumed_from"] == 10  # paused at 5 and 10 rounds, then continued to its end
+    assert done.value == pytest.approx(full[done.number].value, rel=1e-9)
+    assert [v for _, v in done.intermediate] == pytest.approx([v for _, v in full[done.number].intermediate],
+                                                              rel=1e-9)
+    assert not os.listdir(tmp_path / ".autotune" / "checkpoints" / "lgb")
+
+
+def test_a_continued_sklearn_trial_fits_only_the_folds_it_has_not(sqlite_url):
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    from autotune.objectives.sklearn import sklearn_objective
+
+    fits = []
+
+    class Counted(LogisticRegression):
+        def fit(self, X, y):
+            fits.append(len(y))
+            return super().fit(X, y)
+
+    X, y = load_iris(return_X_y=True)
+    runs = {}
+    for pruner in ("none", "halving"):
+        fits.clear()
+        study = at.Study(name=pruner, space={"C": at.loguniform(1e-3, 10.0)}, metric="accuracy", mode="max",
+                         objective=sklearn_objective(Counted(max_iter=500), X, y, cv=4, save_model=False),
+                         sampler="random", pruner=pruner, n_trials=4, seed=0)
+        runs[pruner] = (study.run(storage=sqlite_url), len(fits))
+    (halved, n_halved), (full, n_full) = runs["halving"], runs["none"]
+    assert n_full == 4 * 4 and n_halved == 4 + 2 + 2  # 4 trials fit 1 fold, 2 of them 1 more, the best the last 2
+    (done,) = [t for t in halved.trials if t.state == "COMPLETE"]
+    assert done.value == pytest.approx(next(t.value for t in full.trials if t.number == done.number), abs=1e-12)

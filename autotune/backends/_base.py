@@ -24,6 +24,7 @@ class Job:
     device: str = "cpu"
     gpus: tuple[str, ...] = ()
     timeout: float | None = None
+    reports: list[list[float]] = field(default_factory=list)  # stored before this run (a continued trial)
     # the engine's bookkeeping, never sent to a worker
     engine_state: Any = field(default=None, repr=False, compare=False)
 

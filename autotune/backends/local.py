@@ -56,7 +56,7 @@ class InProcessBackend(Backend):
             return []
         job = self.pending.pop()
         trial = Trial(job.number, job.config, _DirectChannel(self, job), study_name=self.ref.study_name,
-                      device=job.device, attempt=job.attempt)
+                      device=job.device, attempt=job.attempt, reports=job.reports)
         with self.handler.objective_running():
             outcome = run_objective(self.objective, trial, list(self.ref.metrics))
         return [(job, outcome)]
@@ -101,9 +101,9 @@ def _worker_main(conn: Connection, ref: ObjectiveRef, parent: int, gpus: tuple[s
             return
         if msg is None:
             return
-        number, config, attempt, device = msg
+        number, config, attempt, device, reports = msg
         trial = Trial(number, config, _PipeChannel(conn), study_name=ref.study_name, device=device,
-                      attempt=attempt)
+                      attempt=attempt, reports=reports)
         conn.send(("done", run_objective(objective, trial, metrics)))
 
 
@@ -163,7 +163,7 @@ class ProcessBackend(Backend):
         job.gpus = worker.gpus
         job.device = "cuda:0" if worker.gpus else "cpu"
         try:
-            worker.conn.send((job.number, job.config, job.attempt, job.device))
+            worker.conn.send((job.number, job.config, job.attempt, job.device, job.reports))
         except (BrokenPipeError, OSError):
             pass  # the worker is already dead; wait() sees its sentinel and reports the death
 

@@ -114,7 +114,7 @@ class _Worker:
         self.objective = cloudpickle.loads(payload)
         self.metrics, self.study_name, self.bridge, self.slot = metrics, study_name, bridge, slot
 
-    def run(self, number: int, config: dict[str, Any], attempt: int):
+    def run(self, number: int, config: dict[str, Any], attempt: int, reports: list):
         import os
 
         import ray
@@ -122,7 +122,7 @@ class _Worker:
         gpus = [str(g) for g in ray.get_gpu_ids()]
         channel = _Channel(self.bridge, self.slot)
         trial = Trial(number, config, channel, study_name=self.study_name, device="cuda:0" if gpus else "cpu",
-                      attempt=attempt)
+                      attempt=attempt, reports=reports)
         outcome = run_objective(self.objective, trial, self.metrics)
         where = {"gpus": gpus, "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
                  "pid": os.getpid()}
@@ -195,7 +195,7 @@ class RayBackend(Backend):
         slot = next(s for s in self.slots_ if s.job is None)
         slot.job = job
         slot.deadline = time.monotonic() + job.timeout if job.timeout else None
-        slot.ref = slot.actor.run.remote(job.number, job.config, job.attempt)
+        slot.ref = slot.actor.run.remote(job.number, job.config, job.attempt, job.reports)
 
     def _replace(self, i: int) -> None:
         self.ray.kill(self.slots_[i].actor, no_restart=True)

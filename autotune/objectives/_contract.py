@@ -127,11 +127,13 @@ def check_artifact_name(name: Any) -> str:
 
 class Trial:
     """The handle an objective receives: ``report`` intermediate values, ``save_artifact``, and facts about the
-    trial (``number``, ``config``, ``device``)."""
+    trial (``number``, ``config``, ``device``, and ``reports``: what it reported before, when it is continued)."""
 
     def __init__(self, number: int, config: dict[str, Any], channel: Channel, *, study_name: str = "",
-                 device: str = "cpu", attempt: int = 0) -> None:
+                 device: str = "cpu", attempt: int = 0, reports: list | None = None) -> None:
         self.number = number
+        # (step, value) pairs reported before this run: a paused trial continued by the halving pruner has them
+        self.reports = [tuple(r) for r in reports or []]
         self.config = config
         self.study_name = study_name
         self.device = device

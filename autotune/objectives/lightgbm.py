@@ -1,6 +1,7 @@
 """A ready LightGBM objective: train on a validation split or k-fold CV, report the validation metric every
-``report_every`` boosting rounds (so the pruner can stop a weak trial early), let LightGBM's own early stopping
-pick the number of rounds, and keep the best booster as the trial's ``model.txt`` (LightGBM's text format).
+``report_every`` boosting rounds (so the pruner can stop a weak trial early), stop early by LightGBM's rule (no
+better mean validation score in ``early_stopping_rounds`` rounds), and keep the best booster as the trial's
+``model.txt`` (LightGBM's text format). The folds are lgb.cv's, trained round for round as lgb.cv trains them.
 
     objective = lightgbm_objective(X, y, task="binary", metric="binary_logloss")
     study = at.Study(name="lgbm", space=at.spaces.lightgbm(), objective=objective, metric="binary_logloss",
@@ -9,9 +10,12 @@ pick the number of rounds, and keep the best booster as the trial's ``model.txt`
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from typing import Any
 
-from autotune.errors import ConfigError
+from autotune.errors import ConfigError, TrialPaused, TrialPruned
 
 _HIGHER_IS_BETTER = {"auc", "average_precision", "ndcg", "map", "auc_mu"}
 _TASKS = {"binary": "binary_logloss", "multiclass": "multi_logloss", "regression": "l2"}
@@ -32,13 +36,18 @@ def _require():
 
 def lightgbm_objective(X, y, *, task: str = "binary", metric: str | None = None, valid: Any = 0.2,
                        folds: int | None = None, num_boost_round: int = 1000, early_stopping_rounds: int = 30,
-                       report_every: int = 10, seed: int = 0, params: dict[str, Any] | None = None):
+                       report_every: int = 10, seed: int = 0, params: dict[str, Any] | None = None,
+                       checkpoint_dir: str | None = None):
     """Build ``objective(config, trial)`` for LightGBM; it returns ``{metric: best score, "best_iteration": n,
     "rounds_trained": rounds}``.
 
     ``valid`` is a fraction held out (stratified for classification) or an ``(X_valid, y_valid)`` pair;
     ``folds=k`` uses k-fold cross-validation instead (the mean over folds is reported and returned, and the saved
     booster is retrained on all the data for the best number of rounds).
+
+    A trial paused by the halving pruner keeps its boosters (``checkpoint_dir``, default
+    ``.autotune/checkpoints``) and continues from them if it is promoted; the random draws of bagging and feature
+    fraction after the pause differ from an uninterrupted run's, the trees before it are the same.
     """
     lgb = _require()
     if task not in _TASKS:
@@ -52,7 +61,7 @@ def lightgbm_objective(X, y, *, task: str = "binary", metric: str | None = None,
         import numpy as np
 
         base.setdefault("num_class", int(len(np.unique(y))))
-    split = None
+    folder = checkpoint_dir or os.path.join(".autotune", "checkpoints")
     if folds is None:
         if isinstance(valid, tuple):
             split = (X, y, valid[0], valid[1])
@@ -62,48 +71,98 @@ def lightgbm_objective(X, y, *, task: str = "binary", metric: str | None = None,
             strat = y if task != "regression" else None
             X_tr, X_va, y_tr, y_va = train_test_split(X, y, test_size=valid, random_state=seed, stratify=strat)
             split = (X_tr, y_tr, X_va, y_va)
+    else:
+        import numpy as np
+        from sklearn.model_selection import KFold, StratifiedKFold
+
+        # the folds lgb.cv makes for this seed: the same boosters, round for round
+        splitter = (StratifiedKFold if task != "regression" else KFold)(folds, shuffle=True, random_state=seed)
+        cv_folds = [(sorted(a), sorted(b)) for a, b in splitter.split(np.empty(len(y)), y)]
+
+    def data_sets(p):
+        """(train, valid) per fold, not yet constructed (a continued booster sets their initial scores)."""
+        if folds is None:
+            X_tr, y_tr, X_va, y_va = split
+            dtrain = lgb.Dataset(X_tr, y_tr, free_raw_data=False)
+            return [(dtrain, lgb.Dataset(X_va, y_va, reference=dtrain, free_raw_data=False))]
+        full = lgb.Dataset(X, y, params=p, free_raw_data=False).construct()
+        return [(full.subset(a), full.subset(b)) for a, b in cv_folds]
+
+    def checkpoint_path(study_name: str, config: dict[str, Any]) -> str:
+        key = hashlib.sha1(json.dumps([study_name, config], sort_keys=True, default=str).encode()).hexdigest()
+        return os.path.join(folder, study_name or "study", f"{key[:20]}.lgb.json")
+
+    def forget(study_name: str, config: dict[str, Any]) -> None:
+        """The halving pruner pruned a paused trial: its boosters will not be continued."""
+        _remove(checkpoint_path(study_name, config))
 
     def objective(config, trial):
         p = {**base, **config}
-        reporter = _Reporter(trial, metric, report_every)
-        stop = lgb.early_stopping(early_stopping_rounds, verbose=False)
-        if split is not None:
-            X_tr, y_tr, X_va, y_va = split
-            dtrain = lgb.Dataset(X_tr, y_tr)
-            booster = lgb.train(p, dtrain, num_boost_round, valid_sets=[lgb.Dataset(X_va, y_va, reference=dtrain)],
-                                valid_names=["valid"], callbacks=[stop, reporter])
-            best_it = booster.best_iteration or booster.current_iteration()
-            score = booster.best_score["valid"][metric]
+        path = checkpoint_path(trial.study_name, config)
+        state = None
+        if getattr(trial, "reports", None) and os.path.exists(path):  # a paused trial, continued
+            with open(path) as fh:
+                state = json.load(fh)
+        boosters = []
+        for k, (dtrain, dvalid) in enumerate(data_sets(p)):
+            if state is None:
+                b = lgb.Booster(p, dtrain)
+                b.add_valid(dvalid, "valid")
+                b.update()
+            else:  # continue from the stored trees (one round is trained here)
+                b = lgb.train(p, dtrain, 1, init_model=lgb.Booster(model_str=state["models"][k]),
+                              valid_sets=[dvalid], valid_names=["valid"], keep_training_booster=True)
+            boosters.append(b)
+        history = state["history"] if state else []
+        resumed_from = len(history)
+        higher = metric in _HIGHER_IS_BETTER  # LightGBM's direction for the metric
+        sign = 1.0 if higher else -1.0
+        best_round = 1 + max(range(len(history)), key=lambda i: (sign * history[i], -i)) if history else 0
+        while True:
+            history.append(sum(_score(b, metric) for b in boosters) / len(boosters))
+            rounds = len(history)
+            if best_round == 0 or sign * history[-1] > sign * history[best_round - 1]:
+                best_round = rounds
+            if rounds - best_round >= early_stopping_rounds or rounds >= num_boost_round:
+                break  # LightGBM's early stopping rule, on the mean over folds as lgb.cv applies it
+            if rounds % report_every == 0:
+                try:
+                    trial.report(history[-1], step=rounds)
+                except TrialPaused:  # keep the boosters, to continue them if the trial is promoted
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                    with open(path + ".tmp", "w") as fh:
+                        json.dump({"history": history, "models": [b.model_to_string() for b in boosters]}, fh)
+                    os.replace(path + ".tmp", path)
+                    raise
+                except TrialPruned:
+                    _remove(path)
+                    raise
+            for b in boosters:
+                b.update()
+        _remove(path)
+        score = history[best_round - 1]
+        if folds is None:
+            model = boosters[0].model_to_string(num_iteration=best_round)
         else:
-            result = lgb.cv(p, lgb.Dataset(X, y), num_boost_round, nfold=folds, seed=seed,
-                            stratified=task != "regression", callbacks=[stop, reporter])
-            series = result[f"valid {metric}-mean"]
-            best_it = len(series)
-            score = series[-1]
-            booster = lgb.train(p, lgb.Dataset(X, y), best_it)
-        trial.save_artifact("model.txt", booster.model_to_string(num_iteration=best_it))
-        return {metric: float(score), "best_iteration": best_it, "rounds_trained": reporter.last_round}
+            model = lgb.train(p, lgb.Dataset(X, y), best_round).model_to_string()
+        trial.save_artifact("model.txt", model)
+        return {metric: float(score), "best_iteration": best_round, "rounds_trained": rounds,
+                "resumed_from": resumed_from}
 
+    objective.forget = forget
     return objective
 
 
-class _Reporter:
-    """A LightGBM callback: report the validation metric every n rounds; raises TrialPruned to stop training."""
+def _score(booster, metric: str) -> float:
+    results = booster.eval_valid()
+    for item in results:
+        if item[1] == metric:
+            return float(item[2])
+    return float(results[0][2])
 
-    order = 40  # after LightGBM's own evaluation
 
-    def __init__(self, trial, metric: str, every: int) -> None:
-        self.trial, self.metric, self.every = trial, metric, every
-        self.last_round = 0
-
-    def __call__(self, env) -> None:
-        round_ = env.iteration + 1
-        self.last_round = round_
-        if round_ % self.every:
-            return
-        for item in env.evaluation_result_list:
-            name = item[1]
-            if name == self.metric or name == f"{self.metric}-mean" or name.endswith(f" {self.metric}"):
-                if item[0] in ("valid", "cv_agg") or len(env.evaluation_result_list) == 1:
-                    self.trial.report(float(item[2]), step=round_)
-                    return
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass

@@ -1,5 +1,6 @@
 """A ready scikit-learn objective: any estimator, a scoring name, k-fold cross-validation; the running mean score
-is reported after each fold (so a pruner can stop a hopeless configuration after one or two folds), and the
+is reported after each fold (so a pruner can stop a hopeless configuration after one or two folds; a trial the
+halving pruner paused continues with the next fold, its earlier fold scores recovered from its reports), and the
 estimator refitted on all the data is kept as the trial's ``model.pkl`` (``Result.load_object("model.pkl",
 trust=True)`` loads it back; unpickling needs that trust).
 
@@ -38,8 +39,10 @@ def sklearn_objective(estimator: Any, X, y, *, scoring: str = "accuracy", cv: in
 
     def objective(config, trial):
         model = clone(estimator).set_params(**config)
-        scores = []
+        scores = _fold_scores(getattr(trial, "reports", None))  # a paused trial, continued: its folds so far
         for k, (train, test) in enumerate(folds):
+            if k < len(scores):
+                continue
             fitted = clone(model).fit(_take(X, train), _take(y, train))
             scores.append(float(scorer(fitted, _take(X, test), _take(y, test))))
             trial.report(sum(scores) / len(scores), step=k)
@@ -48,3 +51,11 @@ def sklearn_objective(estimator: Any, X, y, *, scoring: str = "accuracy", cv: in
         return {scoring: sum(scores) / len(scores)}
 
     return objective
+
+
+def _fold_scores(reports) -> list[float]:
+    """The fold scores behind the running means a trial reported after folds 0..k-1 (empty unless continued)."""
+    if not reports or [int(step) for step, _ in reports] != list(range(len(reports))):
+        return []
+    means = [float(v) for _, v in reports]
+    return [(k + 1) * m - k * (means[k - 1] if k else 0.0) for k, m in enumerate(means)]

@@ -285,7 +285,8 @@ class Engine:
             self.known.add(number)
             run = _Running(None, row.origin, row.origin == "queue", intermediate=inter,
                            limit=to, replayed_to=int(inter[-1][0]) if inter else -1, params=params)
-            return Job(number, config, attempt=row.attempt, timeout=self.study.trial_timeout, engine_state=run)
+            return Job(number, config, attempt=row.attempt, timeout=self.study.trial_timeout, engine_state=run,
+                       reports=[list(r) for r in inter])
         return None
 
     def on_report(self, job: Job, step: int, value: float) -> bool:
