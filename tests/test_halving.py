@@ -8,6 +8,7 @@ more and the best one finishes: 32 steps of the 96 an unpruned study trains.
 
 import json
 import os
+import signal
 from collections import Counter
 
 import pytest
@@ -16,16 +17,17 @@ import sqlalchemy as sa
 import autotune as at
 from autotune.errors import ConfigError
 from autotune.search import HalvingPruner
-from tests.conftest import cli, dump, start_driver, trial_rows, write_study
+from tests.conftest import cli, dump, rows_so_far, start_driver, trial_rows, wait_until, write_study
 
 HALVE = """
-import os, signal
+import os, signal, time
 
 def objective(config, trial):
     key = repr(config["x"])
     done = [l for l in open("steps.log")] if os.path.exists("steps.log") else []
     start = sum(l.split()[0] == key for l in done)  # the log is the checkpoint: continue after the last step
     for step in range(start, 8):
+        time.sleep(SLEEP)
         if KILLFLAG and step == 1 and not os.path.exists("killed"):
             open("killed", "w").close()
             os.kill(os.getpid(), signal.SIGKILL)  # the driver dies in the first continued trial
@@ -39,9 +41,9 @@ study = at.Study(name="halve", space={"x": at.uniform(0, 1)}, objective=objectiv
 """
 
 
-def _study(par=1, kill=False, pruner='"halving"', seed="0") -> str:
+def _study(par=1, kill=False, pruner='"halving"', seed="0", sleep=0.0) -> str:
     return (HALVE.replace("PAR", str(par)).replace("KILLFLAG", str(kill)).replace("PRUNER", pruner)
-            .replace("SEED", seed))
+            .replace("SEED", seed).replace("SLEEP", str(sleep)))
 
 
 def _steps(folder) -> Counter:
@@ -100,6 +102,20 @@ def test_a_driver_killed_between_rungs_resumes_the_schedule_exactly(tmp_path, sq
     rows = trial_rows(sqlite_url)
     assert [r.state for r in rows if not r.counted] == ["FAIL"]
     assert not [r for r in rows if r.state in ("RUNNING", "PAUSED", "WAITING")]
+
+
+def test_ctrl_c_pauses_the_running_trials_that_reported_and_the_study_resumes(tmp_path, sqlite_url):
+    write_study(tmp_path, _study(par=2, sleep=0.1))
+    proc = start_driver(tmp_path, sqlite_url)
+    assert wait_until(lambda: sum(r.state == "PRUNED" for r in rows_so_far(sqlite_url)) >= 6)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    states = Counter(r.state for r in trial_rows(sqlite_url))
+    assert "RUNNING" not in states and states["PAUSED"] >= 1
+    r = cli("run", "study.py", "--storage", sqlite_url, "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    _check_finished(tmp_path, sqlite_url)
 
 
 def test_paused_trials_of_a_study_resumed_without_halving_run_to_their_end(tmp_path, sqlite_url):

@@ -259,8 +259,8 @@ class Engine:
         paused under the halving pruner and resumed without it, any paused trial, to its end)."""
         from optuna.trial import FixedTrial
 
-        if not self.halving and not self.db.running(self.sid):
-            return None
+        if not any(r.state == "PAUSED" for r in self.db.running(self.sid)):
+            return None  # (one small query; the full read below only for studies with paused trials)
         rows = self.db.all_trials(self.sid)
         decided = plan(self.halving, rows, 1.0 if self.study.modes[0] == "min" else -1.0, starting)
         by_number = {r.number: r for r in rows}
