@@ -133,8 +133,8 @@ def print_replays(runs, mode: str) -> None:
     for label, make in REPLAYED.items():
         ratio, diff = replay(runs, mode, make)
         print(f"    {label:24s} steps {ratio:5.2f}   mean best {diff:+6.2f}%")
-    print("  simulated: synchronous successive halving with pause and promote (autotune's pruner='halving' is "
-          "'halving 2, first rung 1')")
+    print("  simulated: synchronous successive halving with pause and promote, the sampler's proposals held fixed "
+          "(pruner='halving' is 'halving 2, first rung 1'; HalvingPruner(min_resource=10), 'first rung 10')")
     sign = 1.0 if mode == "min" else -1.0
     longest = max(len(t.intermediate) for trials in runs for t in trials)
     for eta, first in ((2, 1), (3, 1), (2, 2), (2, 10), (3, 10)):
@@ -172,6 +172,7 @@ def replay_file(path: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     ap.add_argument("--curves", help="write the unpruned studies' learning curves here (JSON lines), to replay "
                                      "other pruners offline")
     ap.add_argument("--replay", metavar="FILE", help="only replay the pruners over curves written by --curves")
@@ -196,7 +197,7 @@ def main() -> None:
             print(f"  seed  {unit + ' none':>12s} {unit + ' pruned':>14s}  ratio  wall none  pruned  pruned trials"
                   f"  best none  best pruned  difference")
             rows, unpruned = [], []
-            for seed in range(args.seeds):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 s0, w0, b0, _, trials = measure(study, kind, "none", seed, tmp)
                 s1, w1, b1, k, _ = measure(study, kind, study.pruner, seed, tmp)
                 rows.append((s0, s1, w0, w1, b0, b1))

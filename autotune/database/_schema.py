@@ -65,7 +65,7 @@ trials = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("study_id", Integer, ForeignKey("autotune_studies.id", ondelete="CASCADE"), nullable=False),
     Column("number", Integer, nullable=False),
-    Column("state", String(16), nullable=False),  # WAITING RUNNING COMPLETE PRUNED FAIL
+    Column("state", String(16), nullable=False),  # WAITING RUNNING PAUSED COMPLETE PRUNED FAIL
     Column("params", Text, nullable=False),       # JSON: what the sampler proposed
     Column("value", Float),                       # first objective's value, for ordering
     Column("objective_values", Text),             # JSON list, one per metric
