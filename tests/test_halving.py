@@ -159,15 +159,19 @@ study = at.Study(name="mlp", space={"lr": at.loguniform(1e-3, 1e-1), "dropout": 
 """
 
 
+def _halved_and_full(tmp_path, url, body, name):
+    """Run a study file with halving and (as study "full") without: the halved result, the unpruned trials."""
+    write_study(tmp_path, body)
+    write_study(tmp_path, body.replace('pruner="halving"', 'pruner="none"').replace(f'"{name}"', '"full"'), "full.py")
+    for file in ("study.py", "full.py"):
+        r = cli("run", file, "--storage", url, "--quiet", cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+    return at.load_study(name, storage=url), {t.number: t for t in at.load_study("full", storage=url).trials}
+
+
 def test_a_continued_torch_trial_trains_exactly_as_an_uninterrupted_one(tmp_path, sqlite_url):
     """Model, optimiser, schedule, and the random state of dropout and of the batch order are checkpointed."""
-    write_study(tmp_path, TORCH)
-    write_study(tmp_path, TORCH.replace('pruner="halving"', 'pruner="none"').replace('"mlp"', '"full"'), "full.py")
-    for name in ("study.py", "full.py"):
-        r = cli("run", name, "--storage", sqlite_url, "--quiet", cwd=tmp_path)
-        assert r.returncode == 0, r.stderr
-    halved = at.load_study("mlp", storage=sqlite_url)
-    full = {t.number: t for t in at.load_study("full", storage=sqlite_url).trials}
+    halved, full = _halved_and_full(tmp_path, sqlite_url, TORCH, "mlp")
     assert sorted(len(t.intermediate) for t in halved.trials) == [1, 1, 1, 2, 4, 6]
     for t in halved.trials:
         assert t.params == full[t.number].params
@@ -345,13 +349,7 @@ study = at.Study(name="lgb", space=at.spaces.lightgbm(feature_fraction=at.fixed(
 def test_a_continued_lightgbm_trial_carries_on_from_its_boosters(tmp_path, sqlite_url):
     """Without bagging or feature sampling (whose random draws restart), a continued trial's boosters train as
     an uninterrupted run's: the same curve, every report, and none of its rounds trained twice."""
-    write_study(tmp_path, LGB)
-    write_study(tmp_path, LGB.replace('pruner="halving"', 'pruner="none"').replace('"lgb"', '"full"'), "full.py")
-    for name in ("study.py", "full.py"):
-        r = cli("run", name, "--storage", sqlite_url, "--quiet", cwd=tmp_path)
-        assert r.returncode == 0, r.stderr
-    halved = at.load_study("lgb", storage=sqlite_url)
-    full = {t.number: t for t in at.load_study("full", storage=sqlite_url).trials}
+    halved, full = _halved_and_full(tmp_path, sqlite_url, LGB, "lgb")
     (done,) = [t for t in halved.trials if t.state == "COMPLETE"]
     assert done.metrics["resumed_from"] == 10  # paused at 5 and 10 rounds, then continued to its end
     assert done.value == pytest.approx(full[done.number].value, rel=1e-9)
