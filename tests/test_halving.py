@@ -302,14 +302,15 @@ def test_cohorts_are_halved_one_after_another(sqlite_url):
 
 
 # -- the ready objectives continue a paused trial --------------------------------------------------------------
-def test_the_lightgbm_objective_folds_are_lgb_cv_s_round_for_round():
+@pytest.mark.parametrize("task, metric", [("binary", "binary_logloss"), ("regression", "l2")])
+def test_the_lightgbm_objective_folds_are_lgb_cv_s_round_for_round(task, metric):
     import lightgbm as lgb
-    from sklearn.datasets import load_breast_cancer
+    from sklearn.datasets import load_breast_cancer, load_diabetes
 
     from autotune.objectives import Trial
     from autotune.objectives.lightgbm import lightgbm_objective
 
-    X, y = load_breast_cancer(return_X_y=True)
+    X, y = (load_breast_cancer if task == "binary" else load_diabetes)(return_X_y=True)
     reported = []
 
     class Channel:
@@ -322,16 +323,17 @@ def test_the_lightgbm_objective_folds_are_lgb_cv_s_round_for_round():
 
     config = {"learning_rate": 0.1, "num_leaves": 15, "feature_fraction": 0.8, "bagging_fraction": 0.8,
               "bagging_freq": 1}
-    out = lightgbm_objective(X, y, folds=4, report_every=5, seed=3)(config, Trial(0, config, Channel()))
-    base = {"objective": "binary", "metric": "binary_logloss", "verbosity": -1, "seed": 3, "deterministic": True,
+    out = lightgbm_objective(X, y, task=task, folds=4, report_every=5, seed=3)(config, Trial(0, config, Channel()))
+    base = {"objective": task, "metric": metric, "verbosity": -1, "seed": 3, "deterministic": True,
             "num_threads": 1, **config}
     rounds = out["rounds_trained"]  # lgb.cv without early stopping, as far: every round's mean over the folds
-    cv = lgb.cv(base, lgb.Dataset(X, y), rounds, nfold=4, seed=3, stratified=True)["valid binary_logloss-mean"]
+    cv = lgb.cv(base, lgb.Dataset(X, y), rounds, nfold=4, seed=3, stratified=task != "regression")
+    cv = cv[f"valid {metric}-mean"]
     assert len(reported) == rounds // 5
     assert reported == [(r, pytest.approx(cv[r - 1], rel=1e-12)) for r in range(5, rounds + 1, 5)]
     best = min(range(rounds), key=lambda i: (cv[i], i))
     assert rounds == best + 1 + 30  # LightGBM's rule: stopped 30 rounds after the best
-    assert out["best_iteration"] == best + 1 and out["binary_logloss"] == pytest.approx(cv[best], rel=1e-12)
+    assert out["best_iteration"] == best + 1 and out[metric] == pytest.approx(cv[best], rel=1e-12)
 
 
 LGB = """

@@ -10,12 +10,12 @@ better mean validation score in ``early_stopping_rounds`` rounds), and keep the 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from typing import Any
 
 from autotune.errors import ConfigError, TrialPaused, TrialPruned
+from autotune.objectives import _checkpoints
 
 _HIGHER_IS_BETTER = {"auc", "average_precision", "ndcg", "map", "auc_mu"}
 _TASKS = {"binary": "binary_logloss", "multiclass": "multi_logloss", "regression": "l2"}
@@ -61,7 +61,6 @@ def lightgbm_objective(X, y, *, task: str = "binary", metric: str | None = None,
         import numpy as np
 
         base.setdefault("num_class", int(len(np.unique(y))))
-    folder = checkpoint_dir or os.path.join(".autotune", "checkpoints")
     if folds is None:
         if isinstance(valid, tuple):
             split = (X, y, valid[0], valid[1])
@@ -71,13 +70,16 @@ def lightgbm_objective(X, y, *, task: str = "binary", metric: str | None = None,
             strat = y if task != "regression" else None
             X_tr, X_va, y_tr, y_va = train_test_split(X, y, test_size=valid, random_state=seed, stratify=strat)
             split = (X_tr, y_tr, X_va, y_va)
-    else:
+    else:  # the folds lgb.cv makes for this seed (stratified for classification): the same boosters, round for round
         import numpy as np
-        from sklearn.model_selection import KFold, StratifiedKFold
+        from sklearn.model_selection import StratifiedKFold
 
-        # the folds lgb.cv makes for this seed: the same boosters, round for round
-        splitter = (StratifiedKFold if task != "regression" else KFold)(folds, shuffle=True, random_state=seed)
-        cv_folds = [(sorted(a), sorted(b)) for a, b in splitter.split(np.empty(len(y)), y)]
+        if task != "regression":
+            split_at = StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.empty(len(y)), y)
+        else:
+            tests = np.array_split(np.random.RandomState(seed).permutation(len(y)), folds)
+            split_at = [(np.concatenate([t for j, t in enumerate(tests) if j != k]), tests[k]) for k in range(folds)]
+        cv_folds = [(sorted(a), sorted(b)) for a, b in split_at]
 
     def data_sets(p):
         """(train, valid) per fold, not yet constructed (a continued booster sets their initial scores)."""
@@ -89,12 +91,11 @@ def lightgbm_objective(X, y, *, task: str = "binary", metric: str | None = None,
         return [(full.subset(a), full.subset(b)) for a, b in cv_folds]
 
     def checkpoint_path(study_name: str, config: dict[str, Any]) -> str:
-        key = hashlib.sha1(json.dumps([study_name, config], sort_keys=True, default=str).encode()).hexdigest()
-        return os.path.join(folder, study_name or "study", f"{key[:20]}.lgb.json")
+        return _checkpoints.checkpoint_path(checkpoint_dir, study_name, config, ".lgb.json")
 
     def forget(study_name: str, config: dict[str, Any]) -> None:
         """The halving pruner pruned a paused trial: its boosters will not be continued."""
-        _remove(checkpoint_path(study_name, config))
+        _checkpoints.remove(checkpoint_path(study_name, config))
 
     def objective(config, trial):
         p = {**base, **config}
@@ -135,11 +136,11 @@ def lightgbm_objective(X, y, *, task: str = "binary", metric: str | None = None,
                     os.replace(path + ".tmp", path)
                     raise
                 except TrialPruned:
-                    _remove(path)
+                    _checkpoints.remove(path)
                     raise
             for b in boosters:
                 b.update()
-        _remove(path)
+        _checkpoints.remove(path)
         score = history[best_round - 1]
         if folds is None:
             model = boosters[0].model_to_string(num_iteration=best_round)
@@ -160,9 +161,3 @@ def _score(booster, metric: str) -> float:
             return float(item[2])
     return float(results[0][2])
 
-
-def _remove(path: str) -> None:
-    try:
-        os.remove(path)
-    except FileNotFoundError:
-        pass

@@ -12,14 +12,13 @@ optimiser and learning-rate schedule, if it is promoted; the pruner removes it i
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import os
 from collections.abc import Callable
 from typing import Any
 
 from autotune.errors import ConfigError, TrialPruned
+from autotune.objectives import _checkpoints
 
 
 def _require():
@@ -93,7 +92,6 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
     if epochs < 1:
         raise ConfigError(f"epochs must be >= 1, but got {epochs!r}.")
     loss_fn = loss_fn or torch.nn.CrossEntropyLoss()
-    folder = checkpoint_dir or os.path.join(".autotune", "checkpoints")
 
     def default_optimizer(params, config):
         return torch.optim.Adam(params, lr=config.get("lr", 1e-3), weight_decay=config.get("weight_decay", 0.0))
@@ -114,12 +112,11 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
         return total / n, correct / n
 
     def checkpoint_path(study_name: str, config: dict[str, Any]) -> str:
-        key = hashlib.sha1(json.dumps([study_name, config], sort_keys=True, default=str).encode()).hexdigest()
-        return os.path.join(folder, study_name or "study", f"{key[:20]}.pt")
+        return _checkpoints.checkpoint_path(checkpoint_dir, study_name, config, ".pt")
 
     def forget(study_name: str, config: dict[str, Any]) -> None:
         """The halving pruner pruned a paused trial: its checkpoint will not be continued."""
-        _remove(checkpoint_path(study_name, config))
+        _checkpoints.remove(checkpoint_path(study_name, config))
 
     def objective(config, trial):
         torch.manual_seed(seed)
@@ -175,12 +172,12 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
                     on_epoch_end(epoch, trial)
                 trial.report(value, step=epoch)
         except TrialPruned:  # pruned: the checkpoint goes; paused (TrialPaused): it stays, to be continued
-            _remove(path)
+            _checkpoints.remove(path)
             raise
         buf = io.BytesIO()
         torch.save(best["state"], buf)
         trial.save_artifact("model.pt", buf.getvalue())
-        _remove(path)
+        _checkpoints.remove(path)
         return {"val_loss": best["val_loss"], "accuracy": best["accuracy"], "epochs": epochs,
                 "resumed_from": resumed_from, "epochs_trained": epochs - resumed_from, "device": str(device),
                 "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}
@@ -210,8 +207,3 @@ def _set_rng(rng: dict[str, Any] | None, loader, device) -> None:
         torch.cuda.set_rng_state(rng["cuda"].cpu(), device)
 
 
-def _remove(path: str) -> None:
-    try:
-        os.remove(path)
-    except FileNotFoundError:
-        pass
