@@ -10,6 +10,7 @@ constant liar), so that parallel asks spread out.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from autotune.errors import ConfigError
@@ -98,8 +99,12 @@ def _sampler_class():
             opt = Optimizer([_dimension(d) for d in self.domains], base_estimator=estimator,
                             n_initial_points=0, random_state=state,
                             acq_optimizer="sampling" if self.estimator != "GP" else "auto")
-            opt.tell(xs, ys)
-            x = opt.ask()
+            with warnings.catch_warnings():
+                # skopt swaps a repeated proposal for a random point and warns; the swap is what we want
+                # (a study may hold the same point twice, e.g. from two drivers), the warning is noise.
+                warnings.filterwarnings("ignore", message="The objective has been evaluated", category=UserWarning)
+                opt.tell(xs, ys)
+                x = opt.ask()
             return {n: _native(v) for n, v in zip(self.names, x, strict=True)}
 
         def sample_independent(self, study, trial, param_name, param_distribution):
