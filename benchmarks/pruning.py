@@ -14,6 +14,7 @@ learns from pruned trials), so it isolates what the pruner's decisions cost and 
 (LightGBM reports every 10 rounds), the live rows count rounds and epochs.
 
     python benchmarks/pruning.py [--seeds 20] [--curves FILE] [--only torch|lightgbm]   # 13 minutes at 20 seeds
+    python benchmarks/pruning.py --only torch --pruner "HalvingPruner(reduction_factor=3)" --trials 24 --again
     python benchmarks/pruning.py --replay FILE                   # the replays alone, from recorded curves
     python benchmarks/pruning.py --replay benchmarks/pruning_curves.jsonl   # the curves of the 20-seed run
 """
@@ -177,6 +178,12 @@ def main() -> None:
                                      "other pruners offline")
     ap.add_argument("--replay", metavar="FILE", help="only replay the pruners over curves written by --curves")
     ap.add_argument("--only", choices=["lightgbm", "torch"], help="run one of the two examples")
+    ap.add_argument("--pruner", help="the pruned arm's pruner instead of the example's: a pruner name or a Python "
+                                     "expression over autotune.search, e.g. 'HalvingPruner(cohort=10)'")
+    ap.add_argument("--trials", type=int, help="the budget instead of the example's (both arms)")
+    ap.add_argument("--again", action="store_true",
+                    help="also run each unpruned study a second time (same seed): how far two unpruned runs differ "
+                         "(parallel trials finish in a different order, so the sampler can walk another path)")
     args = ap.parse_args()
     if args.replay:
         replay_file(args.replay)
@@ -191,16 +198,25 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.chdir(tmp)  # torch checkpoints go under ./.autotune
         for kind, study, unit in cases:
+            study = copy.copy(study)
+            if args.pruner:
+                import autotune.search
+
+                study.pruner = eval(args.pruner, vars(autotune.search)) if "(" in args.pruner else args.pruner
+            if args.trials:
+                study.n_trials = args.trials
             sign = 1.0 if study.modes[0] == "min" else -1.0
             print(f"{study.name}: {study.n_trials} trials, {study.sampler}, pruner {study.pruner!r} against none, "
                   f"metric {study.metrics[0]} ({study.modes[0]})")
             print(f"  seed  {unit + ' none':>12s} {unit + ' pruned':>14s}  ratio  wall none  pruned  pruned trials"
                   f"  best none  best pruned  difference")
-            rows, unpruned = [], []
+            rows, unpruned, again = [], [], []
             for seed in range(args.first_seed, args.first_seed + args.seeds):
                 s0, w0, b0, _, trials = measure(study, kind, "none", seed, tmp)
                 s1, w1, b1, k, _ = measure(study, kind, study.pruner, seed, tmp)
                 rows.append((s0, s1, w0, w1, b0, b1))
+                if args.again:
+                    again.append(measure(study, kind, "none", seed, tmp)[2])
                 unpruned.append(trials)
                 if curves is not None:
                     curves.write(json.dumps({"example": study.name, "seed": seed, "mode": study.modes[0], "trials": [
@@ -218,6 +234,12 @@ def main() -> None:
             print(f"  => steps ratio {s1 / s0:.2f}, wall ratio {w1 / w0:.2f}, mean best {abs(worse):.2f}% "
                   f"{'worse' if worse > 0 else 'better' if worse < 0 else 'equal'} with pruning "
                   f"(per-seed difference {statistics.mean(diffs):+.2f}% +- {stderr:.2f}% standard error)")
+            if again:
+                diffs = [100 * sign * (b2 - r[4]) / abs(r[4]) for b2, r in zip(again, rows, strict=True)]
+                print(f"  => the unpruned study run twice (same seed): mean best {statistics.mean(again):.5f} against "
+                      f"{b0:.5f} ({100 * sign * (statistics.mean(again) - b0) / abs(b0):+.2f}%), per-seed difference "
+                      f"{statistics.mean(diffs):+.2f}% +- {statistics.stdev(diffs) / len(diffs) ** 0.5:.2f}%, "
+                      f"{sum(d != 0 for d in diffs)} of {len(diffs)} seeds differ")
             print_replays(unpruned, study.modes[0])
             print()
     if curves is not None:

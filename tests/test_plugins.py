@@ -153,6 +153,21 @@ def _bowl(config, trial):
     return (config["a"] - 2) ** 2 + (config["b"] - 1) ** 2 + (0.0 if config["c"] == "x" else 0.5)
 
 
+@pytest.mark.parametrize("sampler", ["skopt-gp", "skopt-rf"])
+def test_skopt_samplers_repeat_quietly_on_a_space_they_have_exhausted(sampler, sqlite_url):
+    # two points, twelve trials: skopt proposes points it has seen, swaps them for random ones and warns; the swap
+    # is fine (the study may repeat a point), the warning reached drivers' stderr and is kept from users
+    import warnings
+
+    study = at.Study(name="two_points", space={"c": at.choice(["a", "b"])}, n_trials=12, seed=0, sampler=sampler,
+                     objective=lambda config, trial: 0.0 if config["c"] == "a" else 1.0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = study.run(storage=sqlite_url)
+    assert result.counts() == {"COMPLETE": 12}
+    assert [str(w.message) for w in caught if "skopt" in w.filename or "sklearn" in w.filename] == []
+
+
 def test_auto_never_spends_a_trial_on_a_configuration_it_has_seen(sqlite_url):
     # 5 x 3 x 2 = 30 points; the GP's optimum (2, 1, "x") is found early and then proposed again and again
     space = {"a": at.randint(0, 4), "b": at.randint(0, 2), "c": at.choice(["x", "y"])}

@@ -82,6 +82,7 @@ def _sampler_class():
             return [params.get(n, _default(d)) for n, d in zip(self.names, self.domains, strict=True)]
 
         def sample_relative(self, study, trial, search_space):
+            from sklearn.exceptions import ConvergenceWarning
             from skopt import Optimizer
 
             trials = study._get_trials(deepcopy=False, use_cache=True)
@@ -100,9 +101,11 @@ def _sampler_class():
                             n_initial_points=0, random_state=state,
                             acq_optimizer="sampling" if self.estimator != "GP" else "auto")
             with warnings.catch_warnings():
-                # skopt swaps a repeated proposal for a random point and warns; the swap is what we want
-                # (a study may hold the same point twice, e.g. from two drivers), the warning is noise.
+                # skopt swaps a repeated proposal for a random point and warns; the swap is what we want (a study
+                # may hold the same point twice, e.g. from two drivers), and neither that warning nor a GP fit's
+                # convergence warning is something a user can act on.
                 warnings.filterwarnings("ignore", message="The objective has been evaluated", category=UserWarning)
+                warnings.filterwarnings("ignore", category=ConvergenceWarning)
                 opt.tell(xs, ys)
                 x = opt.ask()
             return {n: _native(v) for n, v in zip(self.names, x, strict=True)}
