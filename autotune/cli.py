@@ -172,6 +172,47 @@ def _print_pareto(result, args) -> int:
     return 0
 
 
+def cmd_pruning(args) -> int:
+    from autotune.result import Result
+    from autotune.search._replay import replay
+
+    result = Result(_open(args), args.name)
+    if len(result.metrics) > 1:
+        raise AutotuneError(f"study '{args.name}' has several metrics {result.metrics}; pruners compare trials on "
+                            "one, so there is nothing to replay.")
+    trials = result.trials
+    ended = [t for t in trials if t.state == "COMPLETE" and t.intermediate]
+    cut = sum(t.state in ("PRUNED", "PAUSED") for t in trials)
+    if len(ended) < 2:
+        raise AutotuneError(f"study '{args.name}' has {len(ended)} trial(s) that ran to their end and reported "
+                            "values (trial.report) along the way; a replay needs at least 2. Run the study (or a "
+                            "copy under another name) with pruner='none' first, so that every trial's whole "
+                            "learning curve is recorded.")
+    mode = result.modes[0]
+    ended.sort(key=lambda t: t.number)
+    curves = [[v for _, v in sorted(t.intermediate)] for t in ended]
+    rows = replay(curves, mode, values=[t.value for t in ended])
+    payload = {"study": args.name, "metric": result.metrics[0], "mode": mode, "trials": len(curves),
+               "left_out": cut, "reports": sum(map(len, curves)),
+               "pruners": [{"pruner": r.label, "reports": round(r.steps, 4), "best": _num(r.best),
+                            "kept_best": r.kept_best} for r in rows]}
+    if args.json:
+        print(json.dumps(payload, indent=2))
+        return 0
+    print(f"study '{args.name}': {len(curves)} trials ran to their end, {payload['reports']} reports of "
+          f"{result.metrics[0]} ({mode}); each pruner replayed over them in trial order.")
+    if cut:
+        print(f"({cut} trials stopped early -- pruned or paused -- are left out: their curves are incomplete.)")
+    print(f"{'pruner':24s} {'reports':>8s} {'best found':>12s}  the study's best")
+    best = min((t.value for t in ended), key=lambda v: v if mode == "min" else -v)
+    print(f"{'none':24s} {1.0:8.2f} {best:12.6g}  kept")
+    for r in rows:
+        print(f"{r.label:24s} {r.steps:8.2f} {r.best:12.6g}  {'kept' if r.kept_best else 'lost'}")
+    print("The configurations are held fixed: a live pruned study's sampler also learns from the pruned trials, "
+          "so its proposals change too (benchmarks/pruning.py measures both).")
+    return 0
+
+
 def cmd_dashboard(args) -> int:
     from autotune.result import Result
 
@@ -242,6 +283,13 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true")
     b.add_argument("--export", metavar="DIR", help="write the best trial's artifacts into DIR")
     b.set_defaults(fn=cmd_best)
+
+    pr = sub.add_parser("pruning", help="replay pruners over a study's recorded learning curves: what each would "
+                                        "have saved and whether it keeps the best trial")
+    pr.add_argument("name")
+    storage(pr)
+    pr.add_argument("--json", action="store_true")
+    pr.set_defaults(fn=cmd_pruning)
 
     dash = sub.add_parser("dashboard", help="serve optuna-dashboard on a snapshot of the study")
     dash.add_argument("name")

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import math
 import os
 import statistics
 import sys
@@ -66,92 +65,36 @@ def _hyperband_halving():
     return optuna.pruners.HyperbandPruner(reduction_factor=2)
 
 
-REPLAYED = {  # the pruners autotune names, the median pruner with two warm-up steps, Hyperband halving at each rung
-    "asha": "asha", "hyperband": "hyperband", "median": "median", "median, 2 warm-up steps": _median_warmup,
-    "hyperband, reduction 2": _hyperband_halving,
-}
-
-
-def replay(runs, mode: str, make) -> tuple[float, float]:
-    """Replay a pruner over recorded unpruned studies: (steps spent / steps recorded, mean best % worse)."""
-    import optuna
-    from optuna.trial import TrialState
-
-    from autotune.search._plugins import make_pruner
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    spent = recorded = 0
-    bests, bests0 = [], []
-    for k, trials in enumerate(runs):  # a fixed name: Hyperband assigns brackets by a hash of study name and trial
-        study = optuna.create_study(study_name=f"replay-{k}", direction="minimize" if mode == "min" else "maximize",
-                                    pruner=make() if callable(make) else make_pruner(make))
-        best = None
-        for t in sorted(trials, key=lambda t: t.number):
-            curve = [v for _, v in sorted(t.intermediate)]
-            ot = study.ask()
-            recorded += len(curve)
-            for i, v in enumerate(curve):
-                ot.report(v, i)
-                if i < len(curve) - 1 and ot.should_prune():
-                    study.tell(ot, state=TrialState.PRUNED)
-                    spent += i + 1
-                    break
-            else:
-                study.tell(ot, t.value)
-                spent += len(curve)
-                best = t.value if best is None or (t.value < best if mode == "min" else t.value > best) else best
-        bests.append(best)
-        bests0.append(min(t.value for t in trials) if mode == "min" else max(t.value for t in trials))
-    b1, b0 = statistics.mean(bests), statistics.mean(bests0)
-    return spent / recorded, 100 * (1 if mode == "min" else -1) * (b1 - b0) / abs(b0)
-
-
-def successive_halving(trials, mode: str, eta: int, first: int) -> tuple[int, int, float]:
-    """Synchronous successive halving with pause and promote, simulated over one recorded study: every trial runs
-    to report ``first``, the best 1/eta of them continue (from where they paused) to ``first * eta``, and so on to
-    the end; a trial whose curve ends earlier (early stopping) is complete and keeps its place. Returns (reports
-    spent, reports recorded, best value of the trials that ran to completion)."""
-    sign = 1.0 if mode == "min" else -1.0
-    curves = [[v for _, v in sorted(t.intermediate)] for t in trials]
-    longest = max(map(len, curves))
-    alive, reached, rung = list(range(len(trials))), [0] * len(trials), first
-    while True:
-        rung = min(rung, longest)
-        for i in alive:
-            reached[i] = min(len(curves[i]), rung)
-        if rung == longest:
-            break
-        ended = [i for i in alive if len(curves[i]) <= rung]
-        going = sorted((i for i in alive if len(curves[i]) > rung), key=lambda i: sign * curves[i][rung - 1])
-        alive = ended + going[:max(1, math.ceil(len(alive) / eta) - len(ended))]
-        rung *= eta
-    complete = [t.value for t, c, r in zip(trials, curves, reached, strict=True) if r == len(c)]
-    return sum(reached), sum(map(len, curves)), min(complete, key=lambda v: sign * v)
-
-
 def print_replays(runs, mode: str) -> None:
-    print(f"  replayed over the {len(runs)} unpruned studies' recorded curves (+ is worse):")
-    for label, make in REPLAYED.items():
-        ratio, diff = replay(runs, mode, make)
-        print(f"    {label:24s} steps {ratio:5.2f}   mean best {diff:+6.2f}%")
-    print("  simulated: synchronous successive halving with pause and promote, the sampler's proposals held fixed "
-          "(pruner='halving' is 'halving 2, first rung 1'; HalvingPruner(min_resource=10), 'first rung 10')")
+    """Replay pruners over the recorded unpruned studies (``autotune pruning`` does it for one study): the reports
+    each would have spent out of those recorded, summed over the studies, and the mean best it would have kept."""
+    from autotune.search._replay import CANDIDATES, replay
+
+    candidates = CANDIDATES[:3] + [("median, 2 warm-up steps", _median_warmup),
+                                   ("hyperband, reduction 2", _hyperband_halving)] + CANDIDATES[3:]
     sign = 1.0 if mode == "min" else -1.0
-    longest = max(len(t.intermediate) for trials in runs for t in trials)
-    for eta, first in ((2, 1), (3, 1), (2, 2), (2, 10), (3, 10)):
-        if first >= longest:  # no rung before the end: nothing is halved
-            continue
-        spent = recorded = 0
-        bests, bests0 = [], []
-        for trials in runs:
-            s, r, best = successive_halving(trials, mode, eta, first)
-            spent, recorded = spent + s, recorded + r
-            bests.append(best)
-            bests0.append(min((t.value for t in trials), key=lambda v: sign * v))
-        b1, b0 = statistics.mean(bests), statistics.mean(bests0)
-        kept = sum(b == b_ for b, b_ in zip(bests, bests0, strict=True))
-        print(f"    halving {eta}, first rung {first:<3d}    steps {spent / recorded:5.2f}   mean best "
-              f"{100 * sign * (b1 - b0) / abs(b0):+6.2f}%   best trial kept in {kept} of {len(runs)}")
+    spent: dict[str, float] = {}
+    bests: dict[str, list[float]] = {}
+    kept: dict[str, int] = {}
+    recorded, bests0 = 0, []
+    for trials in runs:
+        trials = sorted(trials, key=lambda t: t.number)
+        curves = [[v for _, v in sorted(t.intermediate)] for t in trials]
+        recorded += sum(map(len, curves))
+        bests0.append(min((t.value for t in trials), key=lambda v: sign * v))
+        for r in replay(curves, mode, candidates, values=[t.value for t in trials]):
+            spent[r.label] = spent.get(r.label, 0.0) + r.steps * sum(map(len, curves))
+            bests.setdefault(r.label, []).append(r.best)
+            kept[r.label] = kept.get(r.label, 0) + r.kept_best
+    print(f"  replayed over the {len(runs)} unpruned studies' recorded curves, the sampler's proposals held fixed "
+          "(+ is worse):")
+    b0 = statistics.mean(bests0)
+    for label, _ in candidates:
+        if len(bests.get(label, [])) != len(runs):
+            continue  # halving from a rung some curves do not reach
+        worse = 100 * sign * (statistics.mean(bests[label]) - b0) / abs(b0)
+        print(f"    {label:24s} steps {spent[label] / recorded:5.2f}   mean best {worse:+6.2f}%   best trial kept in "
+              f"{kept[label]} of {len(runs)}")
 
 
 def replay_file(path: str) -> None:
