@@ -112,20 +112,6 @@ class _GPView:
         return self._view(self._study.get_trials(deepcopy=deepcopy, states=states), states)
 
 
-class _MarginGPSampler(GPSampler):
-    """Optuna's GP sampler whose expected improvement counts only gains beyond the best value plus ``margin``
-    (in standardised units)."""
-
-    def __init__(self, *args, margin: float = 0.0, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._margin = margin
-
-    def _optimize_acqf(self, acqf, best_params):
-        if self._margin and hasattr(acqf, "_threshold") and np.isfinite(acqf._threshold):
-            acqf._threshold = acqf._threshold + self._margin
-        return super()._optimize_acqf(acqf, best_params)
-
-
 class AutoGPSampler(BaseSampler):
     """GP proposals on warped values; a proposal that repeats a known configuration is asked again (see the module)."""
 
@@ -134,10 +120,8 @@ class AutoGPSampler(BaseSampler):
         def shifted(k: int) -> int | None:
             return None if seed is None else seed + k
 
-        import os
-
-        self._gp = _MarginGPSampler(seed=seed, n_startup_trials=n_startup_trials, warn_independent_sampling=False,
-                                    constraints_func=constraints_func, margin=float(os.environ.get("AT_XI", "0")))
+        self._gp = GPSampler(seed=seed, n_startup_trials=n_startup_trials, warn_independent_sampling=False,
+                             constraints_func=constraints_func)
         self._tpe = TPESampler(seed=shifted(1), multivariate=True, n_startup_trials=n_startup_trials,
                                warn_independent_sampling=False, constraints_func=constraints_func)
         self._random = RandomSampler(seed=shifted(2))  # the random start, and the last resort against repeats
