@@ -208,8 +208,8 @@ def cmd_pruning(args) -> int:
     print(f"{'none':24s} {1.0:8.2f} {best:12.6g}  kept")
     for r in rows:
         print(f"{r.label:24s} {r.steps:8.2f} {r.best:12.6g}  {'kept' if r.kept_best else 'lost'}")
-    print("The configurations are held fixed: a live pruned study's sampler also learns from the pruned trials, "
-          "so its proposals change too (benchmarks/pruning.py measures both).")
+    print("The configurations are held fixed: a live pruned study's sampler would also learn from the pruned\n"
+          "trials and propose other ones (benchmarks/pruning.py measures both effects on the examples).")
     return 0
 
 
