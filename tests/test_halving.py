@@ -9,6 +9,7 @@ more and the best one finishes: 32 steps of the 96 an unpruned study trains.
 import json
 import os
 import signal
+import time
 from collections import Counter
 
 import pytest
@@ -129,6 +130,40 @@ def test_paused_trials_of_a_study_resumed_without_halving_run_to_their_end(tmp_p
     assert all(t.intermediate[-1][0] == 7 for t in result.trials if t.state == "COMPLETE")
     steps = _steps(tmp_path)
     assert max(steps.values()) == 1 and sum(steps.values()) == 6 * 1 + 6 * 8
+
+
+def test_ctrl_c_pauses_a_continued_trial_of_a_study_resumed_without_halving(tmp_path, sqlite_url):
+    write_study(tmp_path, _study(kill=True))
+    assert cli("run", "study.py", "--storage", sqlite_url, "--quiet", cwd=tmp_path).returncode == -9
+    paused = {r.number for r in trial_rows(sqlite_url) if r.state == "PAUSED"}
+    write_study(tmp_path, _study(pruner='"none"', sleep=0.2))
+    proc = start_driver(tmp_path, sqlite_url)
+    assert wait_until(lambda: any(r.state == "RUNNING" and r.number in paused for r in rows_so_far(sqlite_url)))
+    time.sleep(0.5)  # a few steps into the continued trial
+    [number] = [r.number for r in trial_rows(sqlite_url) if r.state == "RUNNING"]
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    rows = {r.number: r for r in trial_rows(sqlite_url)}
+    # cut short, it is paused again with its reports, not failed and its configuration queued from scratch
+    assert rows[number].state == "PAUSED" and "WAITING" not in {r.state for r in rows.values()}
+    trial = next(t for t in at.load_study("halve", storage=sqlite_url).trials if t.number == number)
+    assert len(trial.intermediate) > 1
+    r = cli("run", "study.py", "--storage", sqlite_url, "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert at.load_study("halve", storage=sqlite_url).counts() == {"COMPLETE": 6, "PRUNED": 6, "RETRIED": 1}
+    assert max(_steps(tmp_path).values()) == 1
+
+
+def test_an_objective_that_pauses_on_its_own_fails_its_trial_with_the_reason(sqlite_url):
+    def objective(config, trial):
+        trial.report(config["x"], 0)
+        raise at.TrialPaused("I would like a break")
+
+    study = at.Study(name="self_pause", space={"x": at.uniform(0, 1)}, objective=objective, n_trials=2, seed=0)
+    result = study.run(storage=sqlite_url)
+    assert result.counts() == {"FAIL": 2}
+    assert all("only the halving pruner pauses a trial" in t.error for t in result.trials)
 
 
 def test_three_drivers_share_the_halving_of_one_study(tmp_path, storage):
@@ -301,6 +336,27 @@ def test_cohorts_are_halved_one_after_another(sqlite_url):
     assert result.counts() == {"COMPLETE": 2, "PRUNED": 6}
 
 
+def test_a_cohort_with_a_retried_trial_is_halved_once_later_trials_exist(sqlite_url):
+    """A member that fails and is retried comes back under a later number: its cohort is one short for good, and
+    with no n_trials (a timeout) it must still be halved rather than wait until the run ends."""
+    failed = []
+
+    def objective(config, trial):
+        if trial.number == 1 and not failed:
+            failed.append(1)
+            raise RuntimeError("a flaky first attempt")
+        for step in range(4):
+            trial.report(config["x"] + 1.0 / (step + 1), step)
+        return config["x"]
+
+    study = at.Study(name="retried", space={"x": at.uniform(0, 1)}, objective=objective, sampler="random",
+                     pruner=HalvingPruner(cohort=4), max_retries=1, seed=0)
+    result = study.run(storage=sqlite_url, timeout=3)
+    first = [t for t in result.trials if t.number < 4]
+    assert {t.state for t in first} == {"FAIL", "COMPLETE", "PRUNED"}, [(t.number, t.state) for t in first]
+    assert max(t.number for t in result.trials) >= 8  # later cohorts ran too
+
+
 # -- the ready objectives continue a paused trial --------------------------------------------------------------
 @pytest.mark.parametrize("task, metric", [("binary", "binary_logloss"), ("regression", "l2")])
 def test_the_lightgbm_objective_folds_are_lgb_cv_s_round_for_round(task, metric):
@@ -385,3 +441,17 @@ def test_a_continued_sklearn_trial_fits_only_the_folds_it_has_not(sqlite_url):
     assert n_full == 4 * 4 and n_halved == 4 + 2 + 2  # 4 trials fit 1 fold, 2 of them 1 more, the best the last 2
     (done,) = [t for t in halved.trials if t.state == "COMPLETE"]
     assert done.value == pytest.approx(next(t.value for t in full.trials if t.number == done.number), abs=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["min", "max"])
+def test_a_trial_that_reported_nan_ranks_last_at_its_rung(mode):
+    from types import SimpleNamespace
+
+    from autotune.search._halving import plan
+
+    firsts = [float("nan"), 0.3, 0.1, 0.2]  # trial 0 diverged
+    rows = [SimpleNamespace(number=n, state="PAUSED", counted=True, intermediate=json.dumps([[0, v]]))
+            for n, v in enumerate(firsts)]
+    decided = plan(HalvingPruner(), rows, 1.0 if mode == "min" else -1.0, starting=False)
+    kept = [n for n, _ in decided.promote]
+    assert sorted(kept) == ([2, 3] if mode == "min" else [1, 3]) and 0 in decided.prune

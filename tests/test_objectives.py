@@ -108,6 +108,7 @@ def test_a_killed_torch_trial_resumes_from_its_last_checkpoint(tmp_path, sqlite_
     assert len(done) == 1
     assert done[0].metrics["resumed_from"] == 4  # epochs 0-3 were checkpointed before the kill
     assert done[0].metrics["epochs_trained"] == 4  # only epochs 4-7 were trained again
+    assert [s for s, _ in done[0].intermediate] == list(range(8))  # the checkpointed epochs reported again
     assert [r.state for r in trial_rows(sqlite_url)] == ["FAIL", "COMPLETE"]
     assert not os.listdir(tmp_path / ".autotune" / "checkpoints" / "resume")  # removed once finished
 

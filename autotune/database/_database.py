@@ -599,17 +599,20 @@ class StudyDatabase:
         """Prune PAUSED trials that did not rank among the best of their rung (value: their last report), each
         only if still paused where ``seen`` (number: stored reports, as read) says; returns the ones pruned."""
         def fn(conn: Connection) -> list[int]:
+            # the study row first, as finishing a trial takes it, so that two drivers pruning never wait on each
+            # other's trial rows (SQLite holds the whole database for the transaction anyway)
+            conn.execute(sa.select(S.studies.c.id).where(S.studies.c.id == study_id).with_for_update())
             done = []
             for number, text in seen.items():
-                where = (S.trials.c.study_id == study_id, S.trials.c.number == number, *self._as_seen(text))
-                if conn.execute(sa.select(S.trials.c.id).where(*where)).first() is None:
-                    continue  # pruned by another driver, or continued meanwhile
+                where = (S.trials.c.study_id == study_id, S.trials.c.number == number)
                 inter = json.loads(text or "[]")
                 value = inter[-1][1] if inter else None
-                seq = self._next_seq(conn, study_id)
-                conn.execute(S.trials.update().where(*where).values(
-                    state="PRUNED", value=value, objective_values=json.dumps([value]) if value is not None else None,
-                    finished_at=time.time(), finish_seq=seq))
+                values = json.dumps([value]) if value is not None else None
+                # conditional: where another driver continued the trial after the plan read it, nothing matches
+                if conn.execute(S.trials.update().where(*where, *self._as_seen(text)).values(
+                        state="PRUNED", value=value, objective_values=values, finished_at=time.time())).rowcount != 1:
+                    continue  # pruned by another driver, or continued meanwhile
+                conn.execute(S.trials.update().where(*where).values(finish_seq=self._next_seq(conn, study_id)))
                 done.append(number)
             return done
         return self.write(fn)

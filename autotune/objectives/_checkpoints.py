@@ -16,6 +16,12 @@ def checkpoint_path(folder: str | None, study_name: str, config: dict[str, Any],
     return os.path.join(folder or DEFAULT_FOLDER, study_name or "study", f"{key[:20]}{suffix}")
 
 
+def scratch(path: str) -> str:
+    """A temporary name beside ``path`` for writing a checkpoint before ``os.replace`` puts it in place: one per
+    process, so that two trials of the same configuration running at once never write into one file."""
+    return f"{path}.{os.getpid()}.tmp"
+
+
 def remove(path: str) -> None:
     try:
         os.remove(path)

@@ -131,9 +131,10 @@ def lightgbm_objective(X, y, *, task: str = "binary", metric: str | None = None,
                     trial.report(history[-1], step=rounds)
                 except TrialPaused:  # keep the boosters, to continue them if the trial is promoted
                     os.makedirs(os.path.dirname(path), exist_ok=True)
-                    with open(path + ".tmp", "w") as fh:
+                    tmp = _checkpoints.scratch(path)
+                    with open(tmp, "w") as fh:
                         json.dump({"history": history, "models": [b.model_to_string() for b in boosters]}, fh)
-                    os.replace(path + ".tmp", path)
+                    os.replace(tmp, path)
                     raise
                 except TrialPruned:
                     _checkpoints.remove(path)

@@ -6,6 +6,9 @@ crash or a pre-empted node continues from its last epoch when the study resumes 
 
 Checkpoints are keyed by study and configuration, in ``checkpoint_dir`` (default ``.autotune/checkpoints``, under
 the current folder; give a shared folder when trials may resume on another node), and removed when the trial ends.
+A trial that resumes from a checkpoint first reports the checkpointed epochs it has not reported yet (a crashed
+trial, queued again as a new one, reports them all), so its learning curve has no gap and a pruner compares it
+with the others at equal epochs.
 A trial paused by the halving pruner (``pruner="halving"``) keeps its checkpoint and continues from it, with its
 optimiser and learning-rate schedule, if it is promoted; the pruner removes it if not.
 """
@@ -137,7 +140,7 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
         else:
             scheduler = None
         path = checkpoint_path(trial.study_name, config)
-        start, best = 0, None
+        start, best, history = 0, None, []
         if os.path.exists(path):  # an earlier attempt of this configuration was interrupted: continue it
             state = torch.load(path, map_location=device, weights_only=True)
             model.load_state_dict(state["model"])
@@ -145,9 +148,16 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
             if scheduler is not None and state.get("scheduler") is not None:
                 scheduler.load_state_dict(state["scheduler"])
             start, best = int(state["epoch"]) + 1, state["best"]
+            history = list(state.get("history") or [])
             _set_rng(state.get("rng"), train_loader, device)
         resumed_from = start
         try:
+            # the checkpointed epochs this trial has not reported yet (all of them when a crashed trial was queued
+            # again as a new one): reported first, so its curve has no gap and a pruner ranks it at equal epochs
+            reported = max((int(s) for s, _ in getattr(trial, "reports", None) or []), default=-1)
+            for epoch, value in enumerate(history):
+                if epoch > reported:
+                    trial.report(value, step=epoch)
             for epoch in range(start, epochs):
                 model.train()
                 for xb, yb in train_loader:
@@ -164,10 +174,11 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
                     best = {"value": value, "val_loss": val_loss, "accuracy": acc, "epoch": epoch,
                             "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
                 os.makedirs(os.path.dirname(path), exist_ok=True)
+                history.append(float(value))
                 torch.save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                             "scheduler": None if scheduler is None else scheduler.state_dict(), "best": best,
-                            "rng": _get_rng(train_loader, device)}, path + ".tmp")
-                os.replace(path + ".tmp", path)  # a crash mid-write never leaves a torn checkpoint
+                            "rng": _get_rng(train_loader, device), "history": history}, _checkpoints.scratch(path))
+                os.replace(_checkpoints.scratch(path), path)  # a crash mid-write never leaves a torn checkpoint
                 if on_epoch_end is not None:
                     on_epoch_end(epoch, trial)
                 trial.report(value, step=epoch)

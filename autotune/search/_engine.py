@@ -40,6 +40,7 @@ class _Running:
     limit: int | None = None  # halving: pause once the trial holds this many reports
     replayed_to: int = -1  # a continued trial's last stored step: an objective that starts over repeats them
     params: dict[str, Any] | None = None  # a continued trial's stored params
+    pause_asked: bool = False  # the engine answered a report with PAUSE (an objective may not pause on its own)
 
 
 @dataclass
@@ -304,6 +305,7 @@ class Engine:
         if time.monotonic() - self._last_flush > self.heartbeat_every:
             self._flush()
         if run.limit is not None and len(run.intermediate) >= run.limit:
+            run.pause_asked = True
             return PAUSE
         return math.isfinite(value) and run.otrial is not None and run.otrial.should_prune()
 
@@ -324,6 +326,10 @@ class Engine:
             raise ObjectiveContractError(f"trial {job.number}: {outcome.error}")
         st = self.study
         state = outcome.state
+        if state == PAUSED and not run.pause_asked:  # raised by the objective itself: nothing would continue it
+            state = outcome.state = "FAIL"
+            outcome.error = ("the objective raised TrialPaused, but only the halving pruner pauses a trial (by the "
+                             "answer to a report); raise at.TrialPruned to stop a trial")
         if state == PAUSED:
             if self.db.pause(self.sid, job.number, self.driver, run.intermediate):
                 if run.otrial is not None:
@@ -483,10 +489,11 @@ class Engine:
         A second Ctrl-C meanwhile only sets the flag again: the clean-up is a few quick writes."""
         self._in_objective = False
         self.backend.shutdown(kill=True)
-        if self.halving:  # a trial cut short keeps its reports (and its checkpoint): it continues when resumed
-            for job in self.jobs.values():
-                if job.engine_state.intermediate:
-                    self.db.pause(self.sid, job.number, self.driver, job.engine_state.intermediate)
+        for job in self.jobs.values():
+            # halving, or a trial once paused under it: cut short, it keeps its reports (and its checkpoint) and
+            # continues when the study is resumed
+            if (self.halving or job.engine_state.otrial is None) and job.engine_state.intermediate:
+                self.db.pause(self.sid, job.number, self.driver, job.engine_state.intermediate)
         if requeue_reason is None:
             self.db.release_owned(self.sid, self.driver)
             if self.created and not self.db.all_trials(self.sid):

@@ -61,6 +61,12 @@ class HalvingPruner:
         return k
 
 
+def rank_key(value: float, sign: float, number: int) -> tuple:
+    """Sort key of a trial at a rung: better first, a report that is not a number (a diverged trial) last."""
+    finite = value is not None and math.isfinite(value)
+    return (not finite, sign * value if finite else 0.0, number)
+
+
 @dataclass
 class Plan:
     """What to do with paused trials now: continue some (to a number of reports, None: to the end), prune others."""
@@ -84,7 +90,11 @@ def plan(pruner: HalvingPruner | None, rows: list[Any], sign: float, starting: b
     out = Plan([], [])
     for c in sorted({r.number // size if size else 0 for r in paused}):
         members = [r for r in rows if r.counted and (size is None or r.number // size == c)]
-        if starting and (size is None or len(members) < size or any(r.state == "WAITING" for r in members)):
+        # a cohort is settled once it is full, or once later trials exist (a member that failed and was retried
+        # came back under a later number, in a later cohort)
+        beyond = size is not None and any(r.number >= (c + 1) * size for r in rows)
+        if starting and (size is None or (len(members) < size and not beyond)
+                         or any(r.state == "WAITING" for r in members)):
             continue  # this cohort still gets new trials: its first rung is not settled
         mine = [r for r in paused if size is None or r.number // size == c]
         k = min(pruner.rung_of(len(curves[r.number])) for r in mine)
@@ -96,7 +106,7 @@ def plan(pruner: HalvingPruner | None, rows: list[Any], sign: float, starting: b
             continue  # a trial of this cohort may still reach this rung: wait for it
         cohort = [r for r in members if r.state != "FAIL" and len(curves[r.number]) >= level]
         keep = math.ceil(len(cohort) / pruner.reduction_factor)
-        ranked = sorted(cohort, key=lambda r: (sign * curves[r.number][level - 1], r.number))
+        ranked = sorted(cohort, key=lambda r: rank_key(curves[r.number][level - 1], sign, r.number))
         top = {r.number for r in ranked[:keep]}
         to = None if keep <= 1 else pruner.rung(k + 1)
         for r in mine:

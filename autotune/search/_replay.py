@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from autotune.search._halving import HalvingPruner
+from autotune.search._halving import HalvingPruner, rank_key
 
 #: (label, the pruner to replay): Optuna's rules by autotune's names, and halving at the first rungs worth trying
 CANDIDATES: list[tuple[str, Any]] = [
@@ -107,7 +107,7 @@ def _halving(curves: list[list[float]], sign: float, pruner: HalvingPruner) -> t
             reached[i] = min(len(curves[i]), rung)
         cohort = [i for i in alive if len(curves[i]) >= rung]
         keep = math.ceil(len(cohort) / pruner.reduction_factor)
-        top = sorted(cohort, key=lambda i: (sign * curves[i][rung - 1], i))[:keep]
+        top = sorted(cohort, key=lambda i: rank_key(curves[i][rung - 1], sign, i))[:keep]
         alive = [i for i in top if len(curves[i]) > rung]
         if keep <= 1:
             for i in alive:
