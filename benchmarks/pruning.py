@@ -42,10 +42,10 @@ def steps(trial, kind: str) -> int:
     return (trial.last_step or 0) + (0 if kind == "lightgbm" else 1)  # rounds are counted from 1, epochs from 0
 
 
-def measure(study, kind: str, pruner, seed: int, folder: str):
+def measure(study, kind: str, pruner, seed: int, folder: str, tag: str = ""):
     st = copy.copy(study)
     st.pruner, st.seed = pruner, seed
-    st.name = f"{study.name}-{pruner if isinstance(pruner, str) else type(pruner).__name__}-seed{seed}"
+    st.name = f"{study.name}-{pruner if isinstance(pruner, str) else type(pruner).__name__}-seed{seed}{tag}"
     t0 = time.perf_counter()
     result = st.run(storage=f"sqlite:///{os.path.join(folder, 'pruning.db')}")
     wall = time.perf_counter() - t0
@@ -159,7 +159,7 @@ def main() -> None:
                 s1, w1, b1, k, _ = measure(study, kind, study.pruner, seed, tmp)
                 rows.append((s0, s1, w0, w1, b0, b1))
                 if args.again:
-                    again.append(measure(study, kind, "none", seed, tmp)[2])
+                    again.append(measure(study, kind, "none", seed, tmp, tag="-again")[2])  # a new study
                 unpruned.append(trials)
                 if curves is not None:
                     curves.write(json.dumps({"example": study.name, "seed": seed, "mode": study.modes[0], "trials": [

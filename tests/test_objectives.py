@@ -212,3 +212,47 @@ def test_tensor_batches_are_the_batches_a_dataloader_gives(shuffle, device):
         assert all(torch.equal(xa, xb) and torch.equal(ya, yb) for (xa, ya), (xb, yb) in zip(a, b, strict=True))
     order = [i for _, yb in ours for i in yb.tolist()]
     assert sorted(order) == list(range(103)) and (order != list(range(103))) == shuffle
+
+
+def test_a_torch_checkpoint_without_a_history_resumes_and_reports_only_what_it_trains(tmp_path, monkeypatch):
+    # a checkpoint written before checkpoints kept the epochs' values: the resumed trial cannot report the
+    # checkpointed epochs again, and must not report anything at the wrong step
+    import torch
+
+    from autotune.errors import TrialPaused
+    from autotune.objectives.torch import torch_objective
+
+    monkeypatch.chdir(tmp_path)
+    X = torch.randn(60, 4)
+    y = (X[:, 0] > 0).long()
+    objective = torch_objective(lambda c: torch.nn.Linear(4, 2), (X[:40], y[:40]), (X[40:], y[40:]), epochs=6)
+
+    class Trial:
+        study_name, device, number = "old", "cpu", 0
+
+        def __init__(self, pause_at=None):
+            self.reports, self.seen, self.pause_at = [], [], pause_at
+
+        def report(self, value, step):
+            self.seen.append(step)
+            if step == self.pause_at:
+                raise TrialPaused("paused")
+
+        def save_artifact(self, name, data):
+            pass
+
+    config = {"lr": 0.01, "batch_size": 16}
+    with pytest.raises(TrialPaused):
+        objective(config, Trial(pause_at=2))
+    [path] = [p for p in (tmp_path / ".autotune" / "checkpoints" / "old").iterdir() if p.suffix == ".pt"]
+    state = torch.load(path, weights_only=True)
+    assert state["history"] and len(state["history"]) == 3
+    del state["history"]
+    torch.save(state, path)
+    resumed = Trial(pause_at=4)
+    with pytest.raises(TrialPaused):
+        objective(config, resumed)
+    assert resumed.seen == [3, 4]
+    again = Trial()  # e.g. queued again after a crash: it reports what the checkpoint knows, at the right epochs
+    result = objective(config, again)
+    assert again.seen == [3, 4, 5] and result["resumed_from"] == 5

@@ -17,12 +17,15 @@ from tests.conftest import cli, dump, write_study
 
 
 def _objective(config, trial):
-    # early reports rank by the sine, the last by the square: the ranks cross, so halving can lose the best
+    # early reports rank by the sine, the last by the square: the ranks cross, so halving can lose the best; the
+    # value returned is the best report (as the torch objective returns its best epoch's), not the last
     x = config["x"]
-    last = 3 if abs(x - 0.45) < 0.15 else 8  # good ones that stop early by their own rule
-    for step in range(last):
-        trial.report((x - 0.4) ** 2 + 0.3 * math.sin(9 * x) / (step + 1) ** 2, step)
-    return (x - 0.4) ** 2 + 0.3 * math.sin(9 * x) / last ** 2
+    last = 3 if 0.3 < x < 0.45 else 4 if 0.45 <= x < 0.6 else 8  # good ones stop early by their own rule, some
+    # before a rung (3 reports), some at one (4: paused there like the others, pruned if they lose)
+    curve = [(x - 0.4) ** 2 + 0.3 * math.sin(9 * x) / (step + 1) ** 2 + 0.05 * (step == 7) for step in range(last)]
+    for step, value in enumerate(curve):
+        trial.report(value, step)
+    return min(curve)
 
 
 def _run(pruner, url, name):
@@ -37,11 +40,25 @@ def test_the_replayed_halving_schedule_is_the_live_one(pruner, sqlite_url):
     live = _run(pruner, sqlite_url, "halved")
     assert [t.params for t in live.trials] == [t.params for t in unpruned.trials]
     curves = [[v for _, v in t.intermediate] for t in unpruned.trials]
-    [row] = replay(curves, "min", [("it", pruner)])
+    [row] = replay(curves, "min", [("it", pruner)], values=[t.value for t in unpruned.trials])
     assert round(row.steps * sum(map(len, curves))) == sum(len(t.intermediate) for t in live.trials)
+    assert row.finished == tuple(t.number for t in live.trials if t.state == "COMPLETE")
     assert row.best == pytest.approx(live.best_value)
     assert {t.state for t in live.trials} == {"COMPLETE", "PRUNED"}
-    assert any(len(t.intermediate) == 3 and t.state == "COMPLETE" for t in live.trials)  # stopped by its own rule
+    assert {len(c) for c in curves} == {3, 4, 8}
+
+
+def test_a_trial_whose_curve_ends_at_a_rung_is_paused_there_and_can_lose():
+    # trial 0 ends after 2 reports with the best value (its best report, not its last); at the rung of 2 reports
+    # it ranks second of two, so it is pruned there as the live pruner prunes it
+    [row] = replay([[0.5, 5], [2, 1], [3, 9], [4, 9]], "min", [("h", HalvingPruner())], values=[0.5, 1, 3, 4])
+    assert row.finished == (1,) and row.best == 1 and not row.kept_best
+
+
+def test_a_report_that_is_not_a_number_is_not_shown_to_optuna_s_pruners():
+    flat = [[1.0, 1.0, 1.0, 1.0]] * 6
+    [row] = replay(flat + [[0.5, float("nan"), 0.1, 0.1]], "min", [("asha", "asha")])
+    assert row.best == 0.1 and row.kept_best
 
 
 def test_replayed_rules_spend_less_and_report_whether_the_best_survived():

@@ -148,7 +148,8 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
             if scheduler is not None and state.get("scheduler") is not None:
                 scheduler.load_state_dict(state["scheduler"])
             start, best = int(state["epoch"]) + 1, state["best"]
-            history = list(state.get("history") or [])
+            # the values of the epochs checkpointed (None where a checkpoint of an earlier autotune kept none)
+            history = list(state.get("history") or [None] * start)
             _set_rng(state.get("rng"), train_loader, device)
         resumed_from = start
         try:
@@ -156,7 +157,7 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
             # again as a new one): reported first, so its curve has no gap and a pruner ranks it at equal epochs
             reported = max((int(s) for s, _ in getattr(trial, "reports", None) or []), default=-1)
             for epoch, value in enumerate(history):
-                if epoch > reported:
+                if epoch > reported and value is not None:
                     trial.report(value, step=epoch)
             for epoch in range(start, epochs):
                 model.train()

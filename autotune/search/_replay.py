@@ -34,12 +34,13 @@ CANDIDATES: list[tuple[str, Any]] = [
 @dataclass
 class Replayed:
     """One pruner replayed: the share of the recorded reports it would have spent, the best final value among the
-    trials it let finish, and whether that is the study's best."""
+    trials it let finish, whether that is the study's best, and which trials finished (positions in the curves)."""
 
     label: str
     steps: float
     best: float
     kept_best: bool
+    finished: tuple[int, ...] = ()
 
 
 def replay(curves: list[list[float]], mode: str, candidates: list[tuple[str, Any]] | None = None,
@@ -64,13 +65,13 @@ def replay(curves: list[list[float]], mode: str, candidates: list[tuple[str, Any
                 continue  # no rung before the end: nothing would be halved
             spent, kept = _halving(curves, sign, pruner)
         else:
-            spent, kept = _stopping(curves, mode, pruner)
+            spent, kept = _stopping(curves, finals, mode, pruner)
         found = min((finals[i] for i in kept), key=lambda v: sign * v)
-        out.append(Replayed(label, spent / recorded, found, found == best))
+        out.append(Replayed(label, spent / recorded, found, found == best, tuple(kept)))
     return out
 
 
-def _stopping(curves: list[list[float]], mode: str, pruner: Any) -> tuple[int, list[int]]:
+def _stopping(curves: list[list[float]], finals: list[float], mode: str, pruner: Any) -> tuple[int, list[int]]:
     import optuna
     from optuna.trial import TrialState
 
@@ -84,13 +85,15 @@ def _stopping(curves: list[list[float]], mode: str, pruner: Any) -> tuple[int, l
     for i, curve in enumerate(curves):
         ot = study.ask()
         for step, value in enumerate(curve):
+            if not math.isfinite(value):
+                continue  # as live: a report that is not a number is stored but never shown to the pruner
             ot.report(value, step)
             if step < len(curve) - 1 and ot.should_prune():
                 study.tell(ot, state=TrialState.PRUNED)
                 spent += step + 1
                 break
         else:
-            study.tell(ot, curve[-1])
+            study.tell(ot, finals[i])
             spent += len(curve)
             kept.append(i)
     return spent, kept
@@ -99,8 +102,9 @@ def _stopping(curves: list[list[float]], mode: str, pruner: Any) -> tuple[int, l
 def _halving(curves: list[list[float]], sign: float, pruner: HalvingPruner) -> tuple[int, list[int]]:
     """The live pruner's schedule over the recorded curves (``_halving.plan``): at each rung the trials that reached
     it are ranked, the best ``1/reduction_factor`` go on, and once one is left it runs to its end. A trial whose
-    curve ends sooner (it stopped by its own rule) is complete where it ends."""
-    alive, reached, k = list(range(len(curves))), [0] * len(curves), 0
+    curve ends before a rung (it stopped by its own rule) is complete where it ends; one whose curve ends at a rung
+    is paused there like the others, and pruned if it loses."""
+    alive, reached, lost, k = list(range(len(curves))), [0] * len(curves), set(), 0
     while alive:
         rung = pruner.rung(k)
         for i in alive:
@@ -108,10 +112,11 @@ def _halving(curves: list[list[float]], sign: float, pruner: HalvingPruner) -> t
         cohort = [i for i in alive if len(curves[i]) >= rung]
         keep = math.ceil(len(cohort) / pruner.reduction_factor)
         top = sorted(cohort, key=lambda i: rank_key(curves[i][rung - 1], sign, i))[:keep]
+        lost.update(set(cohort) - set(top))
         alive = [i for i in top if len(curves[i]) > rung]
         if keep <= 1:
             for i in alive:
                 reached[i] = len(curves[i])
             break
         k += 1
-    return sum(reached), [i for i, c in enumerate(curves) if reached[i] == len(c)]
+    return sum(reached), [i for i, c in enumerate(curves) if reached[i] == len(c) and i not in lost]
