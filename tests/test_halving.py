@@ -455,3 +455,31 @@ def test_a_trial_that_reported_nan_ranks_last_at_its_rung(mode):
     decided = plan(HalvingPruner(), rows, 1.0 if mode == "min" else -1.0, starting=False)
     kept = [n for n, _ in decided.promote]
     assert sorted(kept) == ([2, 3] if mode == "min" else [1, 3]) and 0 in decided.prune
+
+
+def test_a_driver_waiting_on_a_slow_trial_does_not_reread_the_study_every_tick(tmp_path, sqlite_url, monkeypatch):
+    """While a slow trial holds up a rung nothing changes; the plan is not recomputed from a full read each tick."""
+    from autotune.database import StudyDatabase
+
+    reads = []
+    real = StudyDatabase.all_trials
+    monkeypatch.setattr(StudyDatabase, "all_trials", lambda self, sid: reads.append(sid) or real(self, sid))
+    write_study(tmp_path, """
+import time
+
+def objective(config, trial):
+    if trial.number == 3 and not trial.reports:
+        time.sleep(4)  # the last trial of the cohort is slow to its first rung
+    for step in range(2):
+        trial.report(config["x"], step)
+    return config["x"]
+
+study = at.Study(name="slow", space={"x": at.uniform(0, 1)}, objective=objective, sampler="random",
+                 pruner="halving", n_trials=4, parallelism=2, seed=0)
+""")
+    from autotune._loader import load_study_file
+
+    study = load_study_file(str(tmp_path / "study.py"), None)
+    result = study.run(storage=sqlite_url)
+    assert result.counts() == {"COMPLETE": 1, "PRUNED": 3}
+    assert len(reads) <= 8, len(reads)  # 5 here; 13 without the check: one more per half-second tick of the wait

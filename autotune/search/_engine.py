@@ -84,6 +84,7 @@ class Engine:
         # the first rung, as they would learn from finished trials without halving), and again when they finish:
         # these are the ones whose final entry is still to come.
         self.final_pending: set[int] = set()
+        self._idle_plan: tuple | None = None  # halving: the state in which the last plan decided nothing
         self.ostudy = optuna.create_study(directions=directions, sampler=self.sampler,
                                           pruner=optuna.pruners.NopPruner() if self.halving else pruner,
                                           study_name=st.name)
@@ -260,10 +261,17 @@ class Engine:
         paused under the halving pruner and resumed without it, any paused trial, to its end)."""
         from optuna.trial import FixedTrial
 
-        if not any(r.state == "PAUSED" for r in self.db.running(self.sid)):
+        running = self.db.running(self.sid)
+        if not any(r.state == "PAUSED" for r in running):
             return None  # (one small query; the full read below only for studies with paused trials)
+        # the plan depends on which trials are running or paused, on the finished ones, and on whether new trials
+        # may start: while none of these changed since a plan that decided nothing, skip the full read
+        key = (tuple(sorted((r.number, r.state) for r in running)), self.db.peek(self.sid).log_seq, starting)
+        if key == self._idle_plan:
+            return None
         rows = self.db.all_trials(self.sid)
         decided = plan(self.halving, rows, 1.0 if self.study.modes[0] == "min" else -1.0, starting)
+        self._idle_plan = key if not (decided.prune or decided.promote) else None
         by_number = {r.number: r for r in rows}
         if decided.prune:
             pruned = self.db.prune_paused(self.sid, {n: by_number[n].intermediate for n in decided.prune})
