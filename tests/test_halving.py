@@ -404,16 +404,36 @@ study = at.Study(name="lgb", space=at.spaces.lightgbm(feature_fraction=at.fixed(
 """
 
 
-def test_a_continued_lightgbm_trial_carries_on_from_its_boosters(tmp_path, sqlite_url):
+@pytest.mark.parametrize("extra", ["", "n_estimators=at.fixed(40), early_stopping_round=at.fixed(8), "])
+def test_a_continued_lightgbm_trial_carries_on_from_its_boosters(tmp_path, sqlite_url, extra):
     """Without bagging or feature sampling (whose random draws restart), a continued trial's boosters train as
-    an uninterrupted run's: the same curve, every report, and none of its rounds trained twice."""
-    halved, full = _halved_and_full(tmp_path, sqlite_url, LGB, "lgb")
+    an uninterrupted run's: the same curve, every report, and none of its rounds trained twice. A round count or
+    patience in the configuration (LightGBM's names) caps this trial's rounds, also when it continues."""
+    halved, full = _halved_and_full(tmp_path, sqlite_url, LGB.replace("lambda_l1=None", extra + "lambda_l1=None"),
+                                    "lgb")
     (done,) = [t for t in halved.trials if t.state == "COMPLETE"]
+    if extra:
+        assert all(t.metrics["rounds_trained"] <= 40 for t in full.values())
     assert done.metrics["resumed_from"] == 10  # paused at 5 and 10 rounds, then continued to its end
     assert done.value == pytest.approx(full[done.number].value, rel=1e-9)
     assert [v for _, v in done.intermediate] == pytest.approx([v for _, v in full[done.number].intermediate],
                                                               rel=1e-9)
     assert not os.listdir(tmp_path / ".autotune" / "checkpoints" / "lgb")
+
+
+def test_lightgbm_trials_of_one_configuration_share_boosters_without_gaps_in_their_curves(tmp_path, sqlite_url):
+    """Checkpoints are kept per configuration: a promoted trial may find the boosters of another trial of the same
+    configuration that went further; it reports the stored rounds it has not, so every curve is whole."""
+    body = LGB.replace("lambda_l1=None", "num_leaves=at.fixed(15), learning_rate=at.fixed(0.1), "
+                       "min_child_samples=at.fixed(20), lambda_l1=None")
+    halved, full = _halved_and_full(tmp_path, sqlite_url, body, "lgb")
+    reference = [v for _, v in full[0].intermediate]
+    for t in halved.trials:
+        steps = [s for s, _ in t.intermediate]
+        assert steps == list(range(5, 5 * len(steps) + 1, 5)), (t.number, steps)
+        assert [v for _, v in t.intermediate] == pytest.approx(reference[:len(steps)], rel=1e-9)
+    (done,) = [t for t in halved.trials if t.state == "COMPLETE"]
+    assert done.value == pytest.approx(full[0].value, rel=1e-9)
 
 
 def test_a_continued_sklearn_trial_fits_only_the_folds_it_has_not(sqlite_url):
@@ -483,3 +503,37 @@ study = at.Study(name="slow", space={"x": at.uniform(0, 1)}, objective=objective
     result = study.run(storage=sqlite_url)
     assert result.counts() == {"COMPLETE": 1, "PRUNED": 3}
     assert len(reads) <= 8, len(reads)  # 5 here; 13 without the check: one more per half-second tick of the wait
+
+
+def test_a_lightgbm_trial_that_fails_after_a_pause_leaves_no_checkpoint(tmp_path, monkeypatch):
+    from sklearn.datasets import load_breast_cancer
+
+    from autotune.errors import TrialPaused
+    from autotune.objectives.lightgbm import lightgbm_objective
+
+    monkeypatch.chdir(tmp_path)
+    X, y = load_breast_cancer(return_X_y=True)
+    objective = lightgbm_objective(X, y, folds=3, report_every=5, num_boost_round=40)
+
+    class Trial:
+        study_name = "lgbfail"
+
+        def __init__(self, reports, answer):
+            self.reports, self.answer = reports, answer
+
+        def report(self, value, step):
+            self.reports = [*self.reports, [step, value]]
+            if self.answer is not None:
+                raise self.answer
+
+        def save_artifact(self, name, data):
+            pass
+
+    first = Trial([], TrialPaused("paused"))
+    with pytest.raises(TrialPaused):
+        objective({"num_leaves": 7}, first)
+    folder = tmp_path / ".autotune" / "checkpoints" / "lgbfail"
+    assert len(os.listdir(folder)) == 1  # kept for the continuation
+    with pytest.raises(RuntimeError):
+        objective({"num_leaves": 7}, Trial(first.reports, RuntimeError("the node ran out of memory")))
+    assert os.listdir(folder) == []  # a failed trial is not continued: its boosters go

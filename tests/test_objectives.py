@@ -256,3 +256,25 @@ def test_a_torch_checkpoint_without_a_history_resumes_and_reports_only_what_it_t
     again = Trial()  # e.g. queued again after a crash: it reports what the checkpoint knows, at the right epochs
     result = objective(config, again)
     assert again.seen == [3, 4, 5] and result["resumed_from"] == 5
+
+
+def test_a_continued_sklearn_trial_with_more_reports_than_folds_starts_over():
+    # reported under a study file with 5 folds, continued under one with 3: the old fold scores are not these folds
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    from autotune.objectives.sklearn import sklearn_objective
+
+    X, y = load_iris(return_X_y=True)
+    objective = sklearn_objective(LogisticRegression(max_iter=200), X, y, cv=3, save_model=False)
+
+    class Trial:
+        def __init__(self, reports):
+            self.reports, self.seen = reports, []
+
+        def report(self, value, step):
+            self.seen.append(step)
+
+    fresh, continued = Trial([]), Trial([[k, 0.1] for k in range(5)])
+    assert objective({"C": 1.0}, continued) == objective({"C": 1.0}, fresh)
+    assert continued.seen == fresh.seen == [0, 1, 2]

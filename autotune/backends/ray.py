@@ -67,18 +67,18 @@ class _Bridge:
     """Carries reports from actors to the driver and the driver's prune decisions back."""
 
     def __init__(self) -> None:
-        self.pending: dict[int, tuple[int, float]] = {}
+        self.pending: dict[int, tuple[int, int, float]] = {}  # slot -> (trial number, step, value)
         self.futures: dict[int, asyncio.Future] = {}
         self.event = asyncio.Event()
 
-    async def report(self, slot: int, step: int, value: float) -> bool:
+    async def report(self, slot: int, number: int, step: int, value: float) -> bool:
         fut = asyncio.get_running_loop().create_future()
         self.futures[slot] = fut
-        self.pending[slot] = (step, value)
+        self.pending[slot] = (number, step, value)
         self.event.set()
         return await fut
 
-    async def next_batch(self) -> dict[int, tuple[int, float]]:
+    async def next_batch(self) -> dict[int, tuple[int, int, float]]:
         while not self.pending:
             self.event.clear()
             await self.event.wait()
@@ -92,14 +92,14 @@ class _Bridge:
 
 
 class _Channel:
-    def __init__(self, bridge, slot: int) -> None:
-        self.bridge, self.slot = bridge, slot
+    def __init__(self, bridge, slot: int, number: int) -> None:
+        self.bridge, self.slot, self.number = bridge, slot, number
         self.artifacts: dict[str, bytes] = {}
 
     def report(self, step: int, value: float) -> bool:
         import ray
 
-        return ray.get(self.bridge.report.remote(self.slot, step, value))
+        return ray.get(self.bridge.report.remote(self.slot, self.number, step, value))
 
     def artifact(self, name: str, data: bytes) -> None:
         self.artifacts[name] = data  # returned with the outcome
@@ -120,7 +120,7 @@ class _Worker:
         import ray
 
         gpus = [str(g) for g in ray.get_gpu_ids()]
-        channel = _Channel(self.bridge, self.slot)
+        channel = _Channel(self.bridge, self.slot, number)
         trial = Trial(number, config, channel, study_name=self.study_name, device="cuda:0" if gpus else "cpu",
                       attempt=attempt, reports=reports)
         outcome = run_objective(self.objective, trial, self.metrics)
@@ -213,9 +213,12 @@ class RayBackend(Backend):
         ready, _ = ray.wait(refs + [self.batch_ref], num_returns=1, timeout=limit)
         finished: list[tuple[Job, Outcome]] = []
         if self.batch_ref in ready:
-            for slot, (step, value) in ray.get(self.batch_ref).items():
+            for slot, (number, step, value) in ray.get(self.batch_ref).items():
                 job = self.slots_[slot].job
-                prune = self.handler.on_report(job, step, value) if job is not None else True
+                # a report sent by a trial this slot no longer runs (its actor was replaced after a timeout or a
+                # crash, the slot given the next trial) answers "stop" and is not charged to the new trial
+                mine = job is not None and job.number == number
+                prune = self.handler.on_report(job, step, value) if mine else True
                 self.bridge.decide.remote(slot, prune)
             self.batch_ref = self.bridge.next_batch.remote()
         done, _ = ray.wait(refs, num_returns=len(refs), timeout=0)

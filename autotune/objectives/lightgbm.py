@@ -14,11 +14,17 @@ import json
 import os
 from typing import Any
 
-from autotune.errors import ConfigError, TrialPaused, TrialPruned
+from autotune.errors import ConfigError, TrialPaused
 from autotune.objectives import _checkpoints
 
 _HIGHER_IS_BETTER = {"auc", "average_precision", "ndcg", "map", "auc_mu"}
 _TASKS = {"binary": "binary_logloss", "multiclass": "multi_logloss", "regression": "l2"}
+# LightGBM's names for the number of rounds and for early stopping's patience: in a configuration (or ``params``)
+# they set this trial's cap and patience here, rather than reach lgb.train, where they would override the rounds
+# it is asked for (one, when a paused trial continues) and the refit's best round
+_ROUNDS = ("num_iterations", "num_iteration", "n_iter", "num_tree", "num_trees", "num_round", "num_rounds",
+           "nrounds", "num_boost_round", "n_estimators", "max_iter")
+_PATIENCE = ("early_stopping_round", "early_stopping_rounds", "early_stopping", "n_iter_no_change")
 
 
 def lightgbm_mode(metric: str) -> str:
@@ -97,13 +103,9 @@ def lightgbm_objective(X, y, *, task: str = "binary", metric: str | None = None,
         """The halving pruner pruned a paused trial: its boosters will not be continued."""
         _checkpoints.remove(checkpoint_path(study_name, config))
 
-    def objective(config, trial):
-        p = {**base, **config}
-        path = checkpoint_path(trial.study_name, config)
-        state = None
-        if getattr(trial, "reports", None) and os.path.exists(path):  # a paused trial, continued
-            with open(path) as fh:
-                state = json.load(fh)
+    def _train(p, state, trial, path, max_rounds, patience):
+        """Train the folds round for round until early stopping or ``max_rounds``, reporting every
+        ``report_every`` rounds; on a pause the boosters are written to ``path``."""
         boosters = []
         for k, (dtrain, dvalid) in enumerate(data_sets(p)):
             if state is None:
@@ -114,18 +116,23 @@ def lightgbm_objective(X, y, *, task: str = "binary", metric: str | None = None,
                 b = lgb.train(p, dtrain, 1, init_model=lgb.Booster(model_str=state["models"][k]),
                               valid_sets=[dvalid], valid_names=["valid"], keep_training_booster=True)
             boosters.append(b)
-        history = state["history"] if state else []
-        resumed_from = len(history)
+        history = list(state["history"]) if state else []
         higher = metric in _HIGHER_IS_BETTER  # LightGBM's direction for the metric
         sign = 1.0 if higher else -1.0
         best_round = 1 + max(range(len(history)), key=lambda i: (sign * history[i], -i)) if history else 0
+        # the stored rounds this trial has not reported (the boosters may come from another trial of the same
+        # configuration that went further): reported first, so that its curve has no gap
+        reported = max((int(step) for step, _ in trial.reports or []), default=0) if state else len(history)
+        for rounds in range(report_every, len(history) + 1, report_every):
+            if rounds > reported:
+                trial.report(history[rounds - 1], step=rounds)
         while True:
             history.append(sum(_score(b, metric) for b in boosters) / len(boosters))
             rounds = len(history)
             if best_round == 0 or sign * history[-1] > sign * history[best_round - 1]:
                 best_round = rounds
-            if rounds - best_round >= early_stopping_rounds or rounds >= num_boost_round:
-                break  # LightGBM's early stopping rule, on the mean over folds as lgb.cv applies it
+            if rounds - best_round >= patience or rounds >= max_rounds:
+                return boosters, history, best_round, rounds  # lgb.cv's early stopping, on the mean over folds
             if rounds % report_every == 0:
                 try:
                     trial.report(history[-1], step=rounds)
@@ -136,11 +143,31 @@ def lightgbm_objective(X, y, *, task: str = "binary", metric: str | None = None,
                         json.dump({"history": history, "models": [b.model_to_string() for b in boosters]}, fh)
                     os.replace(tmp, path)
                     raise
-                except TrialPruned:
-                    _checkpoints.remove(path)
-                    raise
             for b in boosters:
                 b.update()
+
+    def objective(config, trial):
+        p = {**base, **config}
+        max_rounds, patience = num_boost_round, early_stopping_rounds
+        for name in _ROUNDS:
+            if name in p:
+                max_rounds = int(p.pop(name))
+        for name in _PATIENCE:
+            if name in p:
+                patience = int(p.pop(name))
+        path = checkpoint_path(trial.study_name, config)
+        state = None
+        if getattr(trial, "reports", None) and os.path.exists(path):  # a paused trial, continued
+            with open(path) as fh:
+                state = json.load(fh)
+        try:
+            boosters, history, best_round, rounds = _train(p, state, trial, path, max_rounds, patience)
+        except TrialPaused:
+            raise  # the boosters are kept: the trial continues from them if it is promoted
+        except Exception:  # pruned, or failed: nothing will continue from the boosters
+            _checkpoints.remove(path)
+            raise
+        resumed_from = len(state["history"]) if state else 0
         _checkpoints.remove(path)
         score = history[best_round - 1]
         if folds is None:

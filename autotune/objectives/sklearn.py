@@ -40,6 +40,8 @@ def sklearn_objective(estimator: Any, X, y, *, scoring: str = "accuracy", cv: in
     def objective(config, trial):
         model = clone(estimator).set_params(**config)
         scores = _fold_scores(getattr(trial, "reports", None))  # a paused trial, continued: its folds so far
+        if len(scores) > len(folds):  # reported under a study file with more folds: those are not these folds
+            scores = []
         for k, (train, test) in enumerate(folds):
             if k < len(scores):
                 continue
