@@ -278,3 +278,44 @@ def test_a_continued_sklearn_trial_with_more_reports_than_folds_starts_over():
     fresh, continued = Trial([]), Trial([[k, 0.1] for k in range(5)])
     assert objective({"C": 1.0}, continued) == objective({"C": 1.0}, fresh)
     assert continued.seen == fresh.seen == [0, 1, 2]
+
+
+@pytest.mark.parametrize("kind", ["torch", "lightgbm"])
+def test_a_continued_trial_without_its_checkpoint_says_it_starts_over(tmp_path, monkeypatch, kind):
+    import warnings
+
+    monkeypatch.chdir(tmp_path)
+    if kind == "torch":
+        import torch
+
+        from autotune.objectives.torch import torch_objective
+
+        X = torch.randn(40, 4)
+        y = (X[:, 0] > 0).long()
+        objective = torch_objective(lambda c: torch.nn.Linear(4, 2), (X[:30], y[:30]), (X[30:], y[30:]), epochs=2)
+        config = {"lr": 0.01, "batch_size": 16}
+    else:
+        from sklearn.datasets import load_breast_cancer
+
+        from autotune.objectives.lightgbm import lightgbm_objective
+
+        objective = lightgbm_objective(*load_breast_cancer(return_X_y=True), folds=3, num_boost_round=10)
+        config = {"num_leaves": 7}
+
+    class Trial:
+        study_name, device, number = "elsewhere", "cpu", 3
+
+        def __init__(self, reports):
+            self.reports = reports
+
+        def report(self, value, step):
+            pass
+
+        def save_artifact(self, name, data):
+            pass
+
+    with pytest.warns(UserWarning, match="trial 3 continues after 1 reports, but its checkpoint .* is missing"):
+        objective(config, Trial([[0, 0.5]]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a first run, or a crashed trial queued again: nothing to say
+        objective(config, Trial([]))

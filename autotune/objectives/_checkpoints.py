@@ -22,6 +22,19 @@ def scratch(path: str) -> str:
     return f"{path}.{os.getpid()}.tmp"
 
 
+def warn_missing(trial: Any, path: str) -> None:
+    """A continued trial (it reported before) whose checkpoint is not here starts over: correct -- its repeated
+    reports are ignored -- but it pays for those steps twice, so say so."""
+    import warnings
+
+    reports = getattr(trial, "reports", None)
+    if reports and not os.path.exists(path):
+        warnings.warn(f"trial {getattr(trial, 'number', '?')} continues after {len(reports)} reports, but its "
+                      f"checkpoint {path} is missing (on another machine, or removed), so it trains from the "
+                      f"start; where workers do not share a disk, give the objective a shared checkpoint_dir",
+                      UserWarning, stacklevel=3)
+
+
 def remove(path: str) -> None:
     try:
         os.remove(path)

@@ -156,6 +156,7 @@ def lightgbm_objective(X, y, *, task: str = "binary", metric: str | None = None,
             if name in p:
                 patience = int(p.pop(name))
         path = checkpoint_path(trial.study_name, config)
+        _checkpoints.warn_missing(trial, path)
         state = None
         if getattr(trial, "reports", None) and os.path.exists(path):  # a paused trial, continued
             with open(path) as fh:

@@ -140,6 +140,7 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
         else:
             scheduler = None
         path = checkpoint_path(trial.study_name, config)
+        _checkpoints.warn_missing(trial, path)
         start, best, history = 0, None, []
         if os.path.exists(path):  # an earlier attempt of this configuration was interrupted: continue it
             state = torch.load(path, map_location=device, weights_only=True)
