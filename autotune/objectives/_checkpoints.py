@@ -35,6 +35,17 @@ def warn_missing(trial: Any, path: str) -> None:
                       UserWarning, stacklevel=3)
 
 
+def report_unreported(trial: Any, stored: list[tuple[int, float | None]]) -> None:
+    """Report the stored ``(step, value)`` pairs of a checkpoint that this trial has not reported yet: all of
+    them for a crashed trial queued again as a new one, the later ones where the checkpoint came from a trial of
+    the same configuration that went further. So its learning curve has no gap, and a pruner ranks it at equal
+    steps. ``None`` values (unknown) are skipped."""
+    reported = max((int(step) for step, _ in getattr(trial, "reports", None) or []), default=-1)
+    for step, value in stored:
+        if step > reported and value is not None:
+            trial.report(value, step=step)
+
+
 def remove(path: str) -> None:
     try:
         os.remove(path)

@@ -120,12 +120,8 @@ def lightgbm_objective(X, y, *, task: str = "binary", metric: str | None = None,
         higher = metric in _HIGHER_IS_BETTER  # LightGBM's direction for the metric
         sign = 1.0 if higher else -1.0
         best_round = 1 + max(range(len(history)), key=lambda i: (sign * history[i], -i)) if history else 0
-        # the stored rounds this trial has not reported (the boosters may come from another trial of the same
-        # configuration that went further): reported first, so that its curve has no gap
-        reported = max((int(step) for step, _ in trial.reports or []), default=0) if state else len(history)
-        for rounds in range(report_every, len(history) + 1, report_every):
-            if rounds > reported:
-                trial.report(history[rounds - 1], step=rounds)
+        _checkpoints.report_unreported(trial, [(r, history[r - 1]) for r in range(report_every, len(history) + 1,
+                                                                             report_every)])
         while True:
             history.append(sum(_score(b, metric) for b in boosters) / len(boosters))
             rounds = len(history)

@@ -154,12 +154,7 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
             _set_rng(state.get("rng"), train_loader, device)
         resumed_from = start
         try:
-            # the checkpointed epochs this trial has not reported yet (all of them when a crashed trial was queued
-            # again as a new one): reported first, so its curve has no gap and a pruner ranks it at equal epochs
-            reported = max((int(s) for s, _ in getattr(trial, "reports", None) or []), default=-1)
-            for epoch, value in enumerate(history):
-                if epoch > reported and value is not None:
-                    trial.report(value, step=epoch)
+            _checkpoints.report_unreported(trial, list(enumerate(history)))
             for epoch in range(start, epochs):
                 model.train()
                 for xb, yb in train_loader:
@@ -177,10 +172,11 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
                             "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 history.append(float(value))
+                tmp = _checkpoints.scratch(path)
                 torch.save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                             "scheduler": None if scheduler is None else scheduler.state_dict(), "best": best,
-                            "rng": _get_rng(train_loader, device), "history": history}, _checkpoints.scratch(path))
-                os.replace(_checkpoints.scratch(path), path)  # a crash mid-write never leaves a torn checkpoint
+                            "rng": _get_rng(train_loader, device), "history": history}, tmp)
+                os.replace(tmp, path)  # a crash mid-write never leaves a torn checkpoint
                 if on_epoch_end is not None:
                     on_epoch_end(epoch, trial)
                 trial.report(value, step=epoch)

@@ -219,9 +219,10 @@ class Engine:
         if peek.log_seq > self.last_seq:
             self._sync()
         if peek.n_active >= self.n_trials:
-            return self._continue_paused(starting=False)
+            return self._continue_paused(peek.log_seq, starting=False)
         if self.halving is not None and self.halving.cohort is not None:
-            job = self._continue_paused(starting=True)  # finish a cohort's halving before the next cohort starts
+            # finish a cohort's halving before the next cohort starts
+            job = self._continue_paused(peek.log_seq, starting=True)
             if job is not None:
                 return job
         if peek.n_waiting:
@@ -244,7 +245,7 @@ class Engine:
                 # as visited and proposes another
                 self.ostudy.tell(otrial, state=TrialState.FAIL)
                 if number is None:
-                    return self._continue_paused(starting=False)
+                    return self._continue_paused(peek.log_seq, starting=False)
                 continue
             return self._job(number, otrial, config, origin, False, 0)
         return None
@@ -256,9 +257,10 @@ class Engine:
         return Job(number, config, attempt=attempt, timeout=self.study.trial_timeout,
                    engine_state=_Running(otrial, origin, queued, limit=limit))
 
-    def _continue_paused(self, starting: bool) -> Job | None:
+    def _continue_paused(self, log_seq: int, starting: bool) -> Job | None:
         """Halving: prune the paused trials that lost at their rung, continue one that won (or, for a study
-        paused under the halving pruner and resumed without it, any paused trial, to its end)."""
+        paused under the halving pruner and resumed without it, any paused trial, to its end). ``log_seq``: the
+        study's finish sequence as the caller last read it."""
         from optuna.trial import FixedTrial
 
         running = self.db.running(self.sid)
@@ -266,7 +268,7 @@ class Engine:
             return None  # (one small query; the full read below only for studies with paused trials)
         # the plan depends on which trials are running or paused, on the finished ones, and on whether new trials
         # may start: while none of these changed since a plan that decided nothing, skip the full read
-        key = (tuple(sorted((r.number, r.state) for r in running)), self.db.peek(self.sid).log_seq, starting)
+        key = (tuple(sorted((r.number, r.state) for r in running)), log_seq, starting)
         if key == self._idle_plan:
             return None
         rows = self.db.all_trials(self.sid)

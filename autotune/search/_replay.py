@@ -46,15 +46,12 @@ class Replayed:
 def replay(curves: list[list[float]], mode: str, candidates: list[tuple[str, Any]] | None = None,
            values: list[float] | None = None) -> list[Replayed]:
     """Replay each candidate pruner over ``curves`` (the reported values of each trial that ran to its end, in trial
-    order) for a metric to ``mode`` ('min' or 'max'); ``values`` are the trials' final values (default: their last
-    reports; an objective that returns its best epoch's score differs). A candidate is an autotune pruner name, a
-    ``HalvingPruner``, or a function returning a fresh Optuna pruner."""
-    if values is None:
-        values = [c[-1] for c in curves]
-    pairs = [(list(c), v) for c, v in zip(curves, values, strict=True) if c]
-    if not pairs:
+    order; none empty) for a metric to ``mode`` ('min' or 'max'); ``values`` are the trials' final values (default:
+    their last reports; an objective that returns its best epoch's score differs). A candidate is an autotune
+    pruner name, a ``HalvingPruner``, or a function returning a fresh Optuna pruner."""
+    if not curves:
         return []
-    curves, finals = [c for c, _ in pairs], [v for _, v in pairs]
+    finals = [c[-1] for c in curves] if values is None else list(values)
     sign = 1.0 if mode == "min" else -1.0
     best = min(finals, key=lambda v: sign * v)
     recorded = sum(map(len, curves))
