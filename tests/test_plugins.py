@@ -37,6 +37,20 @@ def test_every_sampler_runs_persists_and_resumes(sampler, sqlite_url):
     assert result.best_value == min(t.value for t in result.trials)
 
 
+@pytest.mark.parametrize("sampler", [s for s in SAMPLERS if s not in ("nsga2", "grid")])  # grid: each point once
+def test_a_resumed_seeded_study_does_not_repeat_its_first_configurations_and_is_reproducible(sampler, tmp_path):
+    runs = []
+    for i in range(2):
+        url = f"sqlite:///{tmp_path / f'{i}.db'}"
+        study = at.Study(name="s", space=_space_for(sampler), objective=_objective, sampler=sampler, n_trials=12,
+                         seed=4)
+        study.run(storage=url, n_trials=6)
+        runs.append([t.params for t in sorted(study.run(storage=url).trials, key=lambda t: t.number)])
+    first, resumed = runs[0][:6], runs[0][6:]
+    assert not [p for p in resumed if p in first], "the resumed run proposed the first run's configurations again"
+    assert runs[0] == runs[1]
+
+
 def test_seeded_samplers_are_reproducible(sampler, tmp_path):
     runs = []
     for i in range(2):

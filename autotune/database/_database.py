@@ -75,6 +75,7 @@ class StudyRow:
     space: dict[str, Any]
     n_trials: int | None
     created_at: float
+    next_number: int = 0  # trials numbered so far (when the row was read)
 
 
 @dataclass
@@ -273,7 +274,7 @@ class StudyDatabase:
     @staticmethod
     def _study_row(r) -> StudyRow:
         return StudyRow(r.id, r.name, json.loads(r.metrics), json.loads(r.modes), json.loads(r.space),
-                        r.n_trials, r.created_at)
+                        r.n_trials, r.created_at, r.next_number)
 
     def find_study(self, name: str) -> StudyRow | None:
         r = self.read(lambda c: c.execute(sa.select(S.studies).where(S.studies.c.name == name)).first())

@@ -72,9 +72,13 @@ class Engine:
         st = self.study
         # everything that can refuse the study's settings runs before the database changes
         self.n_constraints = 1
-        self.sampler, self.sampler_name = make_sampler(
-            st.sampler, st.space, seed=st.seed, n_trials=self.n_trials, parallelism=self.parallelism,
-            n_objectives=len(st.metrics), constraints_func=self._constraints_of if st.constraints else None)
+
+        def sampler(seed: int | None):
+            return make_sampler(st.sampler, st.space, seed=seed, n_trials=self.n_trials, parallelism=self.parallelism,
+                                n_objectives=len(st.metrics),
+                                constraints_func=self._constraints_of if st.constraints else None)
+
+        self.sampler, self.sampler_name = sampler(st.seed)
         if self.sampler_name == "grid":
             self.n_trials = min(self.n_trials, math.prod(len(v) for v in st.space.grid().values()))
         directions = ["minimize" if m == "min" else "maximize" for m in st.modes]
@@ -93,6 +97,14 @@ class Engine:
         self.row, self.created = self.db.ensure_study(st.name, st.metrics, st.modes, st.space.to_dict(),
                                                       st.n_trials)
         self.sid = self.row.id
+        if self.row.next_number and st.seed is not None and isinstance(st.sampler, str):
+            # a study resumed with its seed: seeded as at first, the sampler would propose the first run's
+            # configurations again (its random start-up draws them in the same order); seeded by the seed and the
+            # number of trials the study holds, a resumed run differs from the first and is still reproducible
+            import numpy as np
+
+            resumed = int(np.random.SeedSequence([st.seed, self.row.next_number]).generate_state(1)[0] >> 1)
+            self.sampler = self.ostudy.sampler = sampler(resumed)[0]
         self.driver = self.db.register_driver(self.sid)
         self.db.fail_stale(self.sid, st.stale_after)
         self.known: set[int] = set()
