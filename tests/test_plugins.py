@@ -163,6 +163,23 @@ def test_two_drivers_share_a_study_with_every_sampler(sampler, tmp_path, sqlite_
     assert [r.number for r in rows] == list(range(16)) and all(r.state == "COMPLETE" for r in rows)
 
 
+def test_two_drivers_started_together_with_one_seed_propose_different_configurations(tmp_path, sqlite_url):
+    from tests.conftest import start_driver, trial_rows, write_study
+
+    # parallelism 1: each driver runs its trials in its own process, which logs its pid
+    write_study(tmp_path, TWO_DRIVERS.replace("SAMPLER", "random").replace("seed=None", "seed=0, parallelism=1")
+                .replace("return (", "import os, time; time.sleep(0.2); open('pids', 'a').write(f'{os.getpid()}\\n');"
+                                     " return ("))
+    procs = [start_driver(tmp_path, sqlite_url) for _ in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0 and err == "", err
+    assert len(trial_rows(sqlite_url)) == 16
+    assert len(set((tmp_path / "pids").read_text().split())) == 2  # both drivers ran trials
+    xs = [t.params["x"] for t in at.load_study("two", storage=sqlite_url).trials]
+    assert len(set(xs)) == 16, "the two drivers proposed the same configurations"
+
+
 def _bowl(config, trial):
     return (config["a"] - 2) ** 2 + (config["b"] - 1) ** 2 + (0.0 if config["c"] == "x" else 0.5)
 

@@ -343,6 +343,11 @@ class StudyDatabase:
             heartbeat_at=now)))
         return driver_id
 
+    def other_drivers(self, study_id: int, driver_id: str) -> int:
+        """How many other drivers are registered on the study (live ones, or dead ones not yet noticed)."""
+        return self.read(lambda c: c.execute(sa.select(sa.func.count()).select_from(S.drivers).where(
+            S.drivers.c.study_id == study_id, S.drivers.c.id != driver_id)).scalar_one())
+
     def heartbeat(self, driver_id: str) -> None:
         self.write(lambda c: c.execute(S.drivers.update().where(S.drivers.c.id == driver_id)
                                        .values(heartbeat_at=time.time())), "heartbeat to")

@@ -97,15 +97,20 @@ class Engine:
         self.row, self.created = self.db.ensure_study(st.name, st.metrics, st.modes, st.space.to_dict(),
                                                       st.n_trials)
         self.sid = self.row.id
-        if self.row.next_number and st.seed is not None and isinstance(st.sampler, str):
-            # a study resumed with its seed: seeded as at first, the sampler would propose the first run's
-            # configurations again (its random start-up draws them in the same order); seeded by the seed and the
-            # number of trials the study holds, a resumed run differs from the first and is still reproducible
+        self.driver = self.db.register_driver(self.sid)
+        if st.seed is not None and isinstance(st.sampler, str):
+            # Seeded as at first, the sampler of a study continued with its seed would propose the first run's
+            # configurations again (its random start-up draws them in the same order), and two drivers started
+            # together with one seed would propose the same ones. A continued run is seeded by the seed and the
+            # number of trials the study holds (so it differs from the first and is still reproducible), a driver
+            # beside others by its own id as well.
             import numpy as np
 
-            resumed = int(np.random.SeedSequence([st.seed, self.row.next_number]).generate_state(1)[0] >> 1)
-            self.sampler = self.ostudy.sampler = sampler(resumed)[0]
-        self.driver = self.db.register_driver(self.sid)
+            others = self.db.other_drivers(self.sid, self.driver)
+            if self.row.next_number or others:
+                entropy = [st.seed, self.row.next_number] + ([int(self.driver[:8], 16)] if others else [])
+                resumed = int(np.random.SeedSequence(entropy).generate_state(1)[0] >> 1)
+                self.sampler = self.ostudy.sampler = sampler(resumed)[0]
         self.db.fail_stale(self.sid, st.stale_after)
         self.known: set[int] = set()
         self.last_seq = 0
