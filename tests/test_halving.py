@@ -336,6 +336,36 @@ def test_cohorts_are_halved_one_after_another(sqlite_url):
     assert result.counts() == {"COMPLETE": 2, "PRUNED": 6}
 
 
+def test_the_sampler_learns_from_each_trial_once_as_it_finished(sqlite_url):
+    """A paused trial is told to the sampler as pruned at its rung, and again when it finishes: the sampler must see
+    the second entry only (else it counts the continued trials, the good ones, twice)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    seen = []
+
+    class Recording(optuna.samplers.RandomSampler):
+        def sample_independent(self, study, trial, param_name, param_distribution):
+            done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+            seen.append([(t.params["x"], t.state.name, len(t.intermediate_values)) for t in done])
+            return super().sample_independent(study, trial, param_name, param_distribution)
+
+    def objective(config, trial):
+        for step in range(8):
+            trial.report(config["x"] + 1.0 / (step + 1), step)
+        return config["x"]
+
+    study = at.Study(name="once", space={"x": at.uniform(0, 1)}, objective=objective, sampler=Recording(seed=0),
+                     pruner=HalvingPruner(cohort=4), n_trials=12)
+    result = study.run(storage=sqlite_url)
+    assert all(len({x for x, _, _ in view}) == len(view) for view in seen), "a trial was seen twice"
+    last = {x: (state, reports) for x, state, reports in seen[-1]}  # the last ask: cohorts 0 and 1 are finished
+    assert len(last) == 11
+    for t in result.trials:
+        if t.number < 8:  # as the trial finished: its state and all its reports
+            assert last[t.params["x"]] == (t.state, len(t.intermediate))
+
+
 def test_a_cohort_with_a_retried_trial_is_halved_once_later_trials_exist(sqlite_url):
     """A member that fails and is retried comes back under a later number: its cohort is one short for good, and
     with no n_trials (a timeout) it must still be halved rather than wait until the run ends."""

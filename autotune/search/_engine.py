@@ -24,6 +24,7 @@ from autotune.errors import ObjectiveContractError
 from autotune.objectives import Outcome
 from autotune.objectives._contract import PAUSE, PAUSED
 from autotune.search._halving import HalvingPruner, plan
+from autotune.search._history import Latest, LatestOnly
 from autotune.search._plugins import make_pruner, make_sampler
 
 TICK = 0.5  # seconds between housekeeping rounds while trials run
@@ -89,7 +90,9 @@ class Engine:
         # these are the ones whose final entry is still to come.
         self.final_pending: set[int] = set()
         self._idle_plan: tuple | None = None  # halving: the state in which the last plan decided nothing
-        self.ostudy = optuna.create_study(directions=directions, sampler=self.sampler,
+        # the sampler learns from each trial's latest entry only (a paused trial is told again when it finishes)
+        self.latest = Latest()
+        self.ostudy = optuna.create_study(directions=directions, sampler=LatestOnly(self.sampler, self.latest),
                                           pruner=optuna.pruners.NopPruner() if self.halving else pruner,
                                           study_name=st.name)
         self.store = FsspecArtifactStore(st.artifact_store) if st.artifact_store else None
@@ -110,7 +113,8 @@ class Engine:
             if self.row.next_number or others:
                 entropy = [st.seed, self.row.next_number] + ([int(self.driver[:8], 16)] if others else [])
                 resumed = int(np.random.SeedSequence(entropy).generate_state(1)[0] >> 1)
-                self.sampler = self.ostudy.sampler = sampler(resumed)[0]
+                self.sampler = sampler(resumed)[0]
+                self.ostudy.sampler = LatestOnly(self.sampler, self.latest)
         self.db.fail_stale(self.sid, st.stale_after)
         self.known: set[int] = set()
         self.last_seq = 0
@@ -191,7 +195,7 @@ class Engine:
         from optuna.trial import TrialState
 
         rows = self.db.trials_since(self.sid, self.last_seq)
-        new = []
+        new, numbers = [], []
         for r in rows:
             self.last_seq = max(self.last_seq, r.finish_seq)
             self._count(r.state, r.counted, r.value if feasible(r.metrics) else None, r.number)
@@ -215,10 +219,18 @@ class Engine:
                     distributions=self.study.space.distributions_for(params), intermediate_values=inter,
                     user_attrs={CONSTRAINTS: cons} if cons is not None else None,
                     system_attrs={"constraints": cons} if cons is not None else None))
+                numbers.append(r.number)
             except ValueError:  # a configuration outside today's space cannot inform the sampler
                 continue
         if new:
+            first = self._entries()
             self.ostudy.add_trials(new)
+            for k, number in enumerate(numbers):
+                self.latest.point(number, first + k)
+
+    def _entries(self) -> int:
+        """How many entries the in-memory study holds (the number the next one gets)."""
+        return self.ostudy._storage.get_n_trials(self.ostudy._study_id)
 
     def _count(self, state: str, counted: bool, value: float | None, number: int) -> None:
         if state in FINISHED and counted:
@@ -269,6 +281,7 @@ class Engine:
 
     def _job(self, number: int, otrial, config, origin: str, queued: bool, attempt: int) -> Job:
         self.known.add(number)
+        self.latest.point(number, otrial.number)
         self.report.started += 1
         limit = self.halving.rung(0) if self.halving else None
         return Job(number, config, attempt=attempt, timeout=self.study.trial_timeout,
@@ -386,7 +399,7 @@ class Engine:
             self._tell(run.otrial, state, outcome.values)
         else:  # a continued trial: the sampler learns how it finished
             self.final_pending.discard(job.number)
-            self._add_finished(run.params, state, values, run.intermediate, outcome.metrics)
+            self._add_finished(job.number, run.params, state, values, run.intermediate, outcome.metrics)
         if seq == self.last_seq + 1:
             self.last_seq = seq
         if seq >= 0:
@@ -404,18 +417,21 @@ class Engine:
         else:
             self.ostudy.tell(otrial, state=TrialState[state])
 
-    def _add_finished(self, row_params: dict[str, Any], state: str, values, intermediate, metrics) -> None:
+    def _add_finished(self, number: int, row_params: dict[str, Any], state: str, values, intermediate,
+                      metrics) -> None:
         import optuna
         from optuna.trial import TrialState
 
         cons = (metrics or {}).get(CONSTRAINTS)
         with contextlib.suppress(ValueError):  # a configuration outside today's space cannot inform the sampler
+            entry = self._entries()
             self.ostudy.add_trial(optuna.trial.create_trial(
                 state=TrialState[state], values=values if state != "FAIL" else None, params=row_params,
                 distributions=self.study.space.distributions_for(row_params),
                 intermediate_values={int(s): v for s, v in intermediate or []},
                 user_attrs={CONSTRAINTS: cons} if cons is not None else None,
                 system_attrs={"constraints": cons} if cons is not None else None))
+            self.latest.point(number, entry)
 
     # -- the loop --------------------------------------------------------------------------------------------
     # -- Ctrl-C: raised inside an in-process objective at once, elsewhere at the next safe point ----------
