@@ -366,6 +366,37 @@ def test_the_sampler_learns_from_each_trial_once_as_it_finished(sqlite_url):
             assert last[t.params["x"]] == (t.state, len(t.intermediate))
 
 
+def test_a_resumed_run_s_sampler_learns_from_the_trials_an_earlier_run_paused(sqlite_url):
+    """Paused trials reach the sampler at once, as pruned at their rung; a run that continues the study (or a
+    second driver) must see the trials paused before it too, not only those it paused itself."""
+    import optuna
+    from optuna.trial import TrialState
+
+    seen = []
+
+    class Recording(optuna.samplers.RandomSampler):
+        def sample_independent(self, study, trial, param_name, param_distribution):
+            pruned = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+            seen.append(sorted((t.params["x"], len(t.intermediate_values)) for t in pruned))
+            return super().sample_independent(study, trial, param_name, param_distribution)
+
+    def objective(config, trial):
+        for step in range(4):
+            time.sleep(0.05)
+            trial.report(config["x"] + 1.0 / (step + 1), step)
+        return config["x"]
+
+    def study(sampler):
+        return at.Study(name="later", space={"x": at.uniform(0, 1)}, objective=objective, sampler=sampler,
+                        pruner="halving", n_trials=40, seed=0)
+
+    first = study("random").run(storage=sqlite_url, timeout=1.0)  # stops at the first rung, trials paused
+    paused = sorted((t.params["x"], 1) for t in first.trials if t.state == "PAUSED")
+    assert paused and len(paused) == len(first.trials)
+    study(Recording(seed=1)).run(storage=sqlite_url, timeout=1.0)
+    assert seen[0] == paused
+
+
 def test_a_cohort_with_a_retried_trial_is_halved_once_later_trials_exist(sqlite_url):
     """A member that fails and is retried comes back under a later number: its cohort is one short for good, and
     with no n_trials (a timeout) it must still be halved rather than wait until the run ends."""

@@ -572,6 +572,12 @@ class StudyDatabase:
                                                     S.trials.c.state.in_(("RUNNING", "PAUSED")))).all())
 
     # -- pause and promote (the halving pruner) -----------------------------------------------------------
+    def paused(self, study_id: int) -> list[Any]:
+        """The PAUSED trials: number, params and reports."""
+        return self.read(lambda c: c.execute(
+            sa.select(S.trials.c.number, S.trials.c.params, S.trials.c.intermediate)
+            .where(S.trials.c.study_id == study_id, S.trials.c.state == "PAUSED")).all())
+
     def pause(self, study_id: int, number: int, driver_id: str, intermediate: list[list[float]] | None) -> bool:
         """Pause this driver's RUNNING trial at a rung, keeping its reports; False if it was taken over as stale.
         A paused trial keeps its place in the budget; nothing else changes until it is continued or pruned."""

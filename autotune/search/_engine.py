@@ -228,6 +228,34 @@ class Engine:
             for k, number in enumerate(numbers):
                 self.latest.point(number, first + k)
 
+    def _learn_paused(self) -> None:
+        """Trials paused by another driver, or by a run before this one, reach the sampler as this driver's own
+        do: pruned at their rung, until they finish."""
+        import optuna
+        from optuna.trial import TrialState
+
+        new, numbers = [], []
+        for r in self.db.paused(self.sid):
+            inter = {int(s): v for s, v in (_loads(r.intermediate) or [])}
+            if r.number in self.known or not inter:
+                continue
+            params = _loads(r.params)
+            try:
+                new.append(optuna.trial.create_trial(
+                    state=TrialState.PRUNED, values=[inter[max(inter)]] if len(self.study.metrics) == 1 else None,
+                    params=params, distributions=self.study.space.distributions_for(params),
+                    intermediate_values=inter))
+            except ValueError:  # a configuration outside today's space cannot inform the sampler
+                continue
+            numbers.append(r.number)
+        if new:
+            first = self._entries()
+            self.ostudy.add_trials(new)
+            for k, number in enumerate(numbers):
+                self.latest.point(number, first + k)
+                self.known.add(number)
+                self.final_pending.add(number)
+
     def _entries(self) -> int:
         """How many entries the in-memory study holds (the number the next one gets)."""
         return self.ostudy._storage.get_n_trials(self.ostudy._study_id)
@@ -261,6 +289,8 @@ class Engine:
                 otrial = self.ostudy.ask()
                 params, config = self.study.space.sample(otrial)
                 return self._job(claimed["number"], otrial, config, "queue", True, claimed["attempt"])
+        if self.halving is not None:
+            self._learn_paused()
         grid = self.sampler_name == "grid"
         for _ in range(self.n_trials if grid else 1):
             otrial = self.ostudy.ask()
