@@ -39,15 +39,41 @@ def test_every_sampler_runs_persists_and_resumes(sampler, sqlite_url):
 
 @pytest.mark.parametrize("sampler", [s for s in SAMPLERS if s not in ("nsga2", "grid")])  # grid: each point once
 def test_a_resumed_seeded_study_does_not_repeat_its_first_configurations_and_is_reproducible(sampler, tmp_path):
+    space = {"x": at.uniform(-2, 2), "n": at.randint(0, 4)} if sampler == "cmaes" else MIXED  # x: no chance repeats
+
+    def study():
+        return at.Study(name="s", space=space, objective=_objective, sampler=sampler, n_trials=12, seed=4)
+
     runs = []
     for i in range(2):
         url = f"sqlite:///{tmp_path / f'{i}.db'}"
-        study = at.Study(name="s", space=_space_for(sampler), objective=_objective, sampler=sampler, n_trials=12,
-                         seed=4)
-        study.run(storage=url, n_trials=6)
-        runs.append([t.params for t in sorted(study.run(storage=url).trials, key=lambda t: t.number)])
+        study().run(storage=url, n_trials=6)
+        runs.append([t.params for t in sorted(study().run(storage=url).trials, key=lambda t: t.number)])
     first, resumed = runs[0][:6], runs[0][6:]
     assert not [p for p in resumed if p in first], "the resumed run proposed the first run's configurations again"
+    assert runs[0] == runs[1]
+    if sampler == "qmc":  # the sequence carried on: the points of an uninterrupted run
+        whole = study().run(storage=f"sqlite:///{tmp_path / 'whole.db'}").trials
+        assert runs[0] == [t.params for t in sorted(whole, key=lambda t: t.number)]
+
+
+def test_a_seeded_study_resumed_after_its_driver_was_killed_is_reproducible(tmp_path):
+    # a driver killed -9 stays registered on the study; the next driver must not take it for a live neighbour (and
+    # mix its own random id into the seed)
+    import sqlite3
+    import subprocess
+    import sys
+
+    study = at.Study(name="s", space=MIXED, objective=_objective, sampler="random", n_trials=12, seed=4)
+    study.run(storage=f"sqlite:///{tmp_path / 'a.db'}", n_trials=6)
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    code = (f"from autotune.database import StudyDatabase; db = StudyDatabase({url!r}); "
+            "db.register_driver(db.get_study('s').id)")
+    subprocess.run([sys.executable, "-c", code], check=True)  # exits without unregistering, as after kill -9
+    with sqlite3.connect(tmp_path / "a.db") as a, sqlite3.connect(tmp_path / "b.db") as b:
+        a.backup(b)  # (a copy of the file alone may miss what is still in the write-ahead log)
+    runs = [[t.params for t in sorted(study.run(storage=f"sqlite:///{tmp_path / f'{x}.db'}").trials,
+                                      key=lambda t: t.number)] for x in "ab"]
     assert runs[0] == runs[1]
 
 

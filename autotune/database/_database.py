@@ -343,10 +343,14 @@ class StudyDatabase:
             heartbeat_at=now)))
         return driver_id
 
-    def other_drivers(self, study_id: int, driver_id: str) -> int:
-        """How many other drivers are registered on the study (live ones, or dead ones not yet noticed)."""
-        return self.read(lambda c: c.execute(sa.select(sa.func.count()).select_from(S.drivers).where(
-            S.drivers.c.study_id == study_id, S.drivers.c.id != driver_id)).scalar_one())
+    def other_drivers(self, study_id: int, driver_id: str, grace: float) -> int:
+        """How many other drivers work on the study now: registered, heartbeating within ``grace`` seconds, and
+        (on this host) with their process alive -- a driver killed earlier stays registered until noticed."""
+        host, now = socket.gethostname(), time.time()
+        rows = self.read(lambda c: c.execute(sa.select(S.drivers).where(
+            S.drivers.c.study_id == study_id, S.drivers.c.id != driver_id,
+            S.drivers.c.heartbeat_at >= now - grace)).all())
+        return sum(1 for d in rows if d.host != host or d.pid == os.getpid() or _pid_alive(d.pid))
 
     def heartbeat(self, driver_id: str) -> None:
         self.write(lambda c: c.execute(S.drivers.update().where(S.drivers.c.id == driver_id)
@@ -572,11 +576,12 @@ class StudyDatabase:
                                                     S.trials.c.state.in_(("RUNNING", "PAUSED")))).all())
 
     # -- pause and promote (the halving pruner) -----------------------------------------------------------
-    def paused(self, study_id: int) -> list[Any]:
-        """The PAUSED trials: number, params and reports."""
+    def paused(self, study_id: int, numbers: set[int]) -> list[Any]:
+        """These trials, if still PAUSED: number, params and reports, by number."""
         return self.read(lambda c: c.execute(
             sa.select(S.trials.c.number, S.trials.c.params, S.trials.c.intermediate)
-            .where(S.trials.c.study_id == study_id, S.trials.c.state == "PAUSED")).all())
+            .where(S.trials.c.study_id == study_id, S.trials.c.state == "PAUSED", S.trials.c.number.in_(numbers))
+            .order_by(S.trials.c.number)).all())
 
     def pause(self, study_id: int, number: int, driver_id: str, intermediate: list[list[float]] | None) -> bool:
         """Pause this driver's RUNNING trial at a rung, keeping its reports; False if it was taken over as stale.

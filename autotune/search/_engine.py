@@ -106,11 +106,13 @@ class Engine:
             # configurations again (its random start-up draws them in the same order), and two drivers started
             # together with one seed would propose the same ones. A continued run is seeded by the seed and the
             # number of trials the study holds (so it differs from the first and is still reproducible), a driver
-            # beside others by its own id as well.
+            # beside others by its own id as well; the QMC sampler instead carries its sequence on.
             import numpy as np
 
-            others = self.db.other_drivers(self.sid, self.driver)
-            if self.row.next_number or others:
+            others = self.db.other_drivers(self.sid, self.driver, st.stale_after)
+            if self.sampler_name == "qmc" and not others:
+                self.sampler.offset = max(0, self.row.next_number - 1)  # (its first trial was a random draw)
+            elif self.row.next_number or others:
                 entropy = [st.seed, self.row.next_number] + ([int(self.driver[:8], 16)] if others else [])
                 resumed = int(np.random.SeedSequence(entropy).generate_state(1)[0] >> 1)
                 self.sampler = sampler(resumed)[0]
@@ -122,6 +124,8 @@ class Engine:
         self.counted_done = 0
         self.snapshot = None  # the study's counters as the last write returned them: saves a read per trial
         self._sync()
+        # trials paused under halving, in a study resumed without it: proposals learn from them (see _learn_paused)
+        self.paused_at_open = self.halving is None and any(r.state == "PAUSED" for r in self.db.running(self.sid))
         if self.created:
             seeds = list(st.enqueue) + (self._warm_start(donor) if donor else [])
             if seeds:
@@ -212,7 +216,7 @@ class Engine:
             cons = metrics.get(CONSTRAINTS)
             state = TrialState[r.state]
             if state == TrialState.PRUNED:
-                values = [inter[max(inter)]] if inter and len(self.study.metrics) == 1 else None
+                values = _rung_value(inter, len(self.study.metrics))
             try:
                 new.append(optuna.trial.create_trial(
                     state=state, values=values if state != TrialState.FAIL else None, params=params,
@@ -234,17 +238,19 @@ class Engine:
         import optuna
         from optuna.trial import TrialState
 
+        unknown = {r.number for r in self.db.running(self.sid) if r.state == "PAUSED" and r.number not in self.known}
+        if not unknown:
+            return  # (one small query; params and reports only for trials this driver has not seen)
         new, numbers = [], []
-        for r in self.db.paused(self.sid):
+        for r in self.db.paused(self.sid, unknown):
             inter = {int(s): v for s, v in (_loads(r.intermediate) or [])}
-            if r.number in self.known or not inter:
+            if not inter:
                 continue
             params = _loads(r.params)
             try:
                 new.append(optuna.trial.create_trial(
-                    state=TrialState.PRUNED, values=[inter[max(inter)]] if len(self.study.metrics) == 1 else None,
-                    params=params, distributions=self.study.space.distributions_for(params),
-                    intermediate_values=inter))
+                    state=TrialState.PRUNED, values=_rung_value(inter, len(self.study.metrics)), params=params,
+                    distributions=self.study.space.distributions_for(params), intermediate_values=inter))
             except ValueError:  # a configuration outside today's space cannot inform the sampler
                 continue
             numbers.append(r.number)
@@ -289,7 +295,7 @@ class Engine:
                 otrial = self.ostudy.ask()
                 params, config = self.study.space.sample(otrial)
                 return self._job(claimed["number"], otrial, config, "queue", True, claimed["attempt"])
-        if self.halving is not None:
+        if self.halving is not None or self.paused_at_open:
             self._learn_paused()
         grid = self.sampler_name == "grid"
         for _ in range(self.n_trials if grid else 1):
@@ -404,6 +410,10 @@ class Engine:
             if self.db.pause(self.sid, job.number, self.driver, run.intermediate):
                 if run.otrial is not None:
                     self._tell(run.otrial, "PRUNED", None)
+                elif run.intermediate:  # a continued trial paused again, a rung further: the sampler sees it there
+                    inter = {int(s): v for s, v in run.intermediate}
+                    self._add_finished(job.number, run.params, "PRUNED", _rung_value(inter, len(st.metrics)),
+                                       run.intermediate, None)
                 self.final_pending.add(job.number)
             if self.progress:
                 self.progress.trial_done(job.number, state, [run.intermediate[-1][1]] if run.intermediate else None,
@@ -584,6 +594,13 @@ class Engine:
 
 
 CONSTRAINTS = "_constraints"  # kept in the trial's metrics, beside FEASIBLE
+
+
+def _rung_value(inter: dict[int, float], n_metrics: int) -> list[float] | None:
+    """The value a trial paused (or pruned) at a rung is told to the sampler with: its last report that is a
+    number (a single-metric study only)."""
+    finite = [inter[s] for s in sorted(inter) if math.isfinite(inter[s])]
+    return [finite[-1]] if finite and n_metrics == 1 else None
 
 
 def _loads(text: str | None) -> Any:

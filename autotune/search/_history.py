@@ -37,7 +37,7 @@ class _View:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._study, name)
 
-    def _get_trials(self, deepcopy: bool = False, states=None, use_cache: bool = False) -> list:
+    def _get_trials(self, deepcopy: bool = True, states=None, use_cache: bool = False) -> list:
         trials = self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
         return [t for t in trials if t.number not in self._hidden] if self._hidden else trials
 

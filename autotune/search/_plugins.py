@@ -69,6 +69,21 @@ def resolve_auto(space: Space, n_trials: int | None, parallelism: int, n_objecti
     return "tpe"
 
 
+def _qmc_sampler():
+    """Optuna's QMC sampler, able to continue its sequence where an earlier run of the study left it."""
+    from optuna.samplers import QMCSampler
+
+    class ContinuedQMCSampler(QMCSampler):
+        # Optuna numbers the points by a counter kept in the (here in-memory) study, so each run would start the
+        # sequence again; ``offset``, the points drawn by the runs before this one, carries it on
+        offset = 0
+
+        def _find_sample_id(self, study, search_space) -> int:
+            return super()._find_sample_id(study, search_space) + self.offset
+
+    return ContinuedQMCSampler
+
+
 def make_sampler(spec: Any, space: Space, *, seed: int | None, n_trials: int | None, parallelism: int,
                  n_objectives: int, constraints_func=None):
     """Build ``(sampler, name)``; ``name`` is recorded on each trial it proposes."""
@@ -100,7 +115,7 @@ def make_sampler(spec: Any, space: Space, *, seed: int | None, n_trials: int | N
     elif name == "grid":
         sampler = _Grid(space.grid(), seed=seed)
     elif name == "qmc":
-        sampler = S.QMCSampler(seed=seed, scramble=seed is not None, warn_independent_sampling=False)
+        sampler = _qmc_sampler()(seed=seed, scramble=seed is not None, warn_independent_sampling=False)
     elif name == "nsga2":
         sampler = S.NSGAIISampler(seed=seed, constraints_func=constraints_func)
     elif name.startswith("skopt-"):
