@@ -216,6 +216,23 @@ def test_a_continued_torch_trial_trains_exactly_as_an_uninterrupted_one(tmp_path
     assert not os.listdir(tmp_path / ".autotune" / "checkpoints" / "mlp")  # pruned ones' removed by the pruner
 
 
+def test_a_wrapped_torch_objective_leaves_no_checkpoint_of_a_pruned_trial(tmp_path, sqlite_url):
+    """A study file that wraps the ready objective in its own function, without passing ``forget`` on: the pruner
+    still removes the pruned trials' checkpoints (the ready objective made by the study file is known)."""
+    body = TORCH.replace("objective=torch_objective(", "objective=lambda config, trial: ready(config, trial), _=(")
+    body = body.replace("study = at.Study(", "ready = torch_objective(model, (X[:200], y[:200]), (X[200:], y[200:]), "
+                                             "epochs=6, lr_schedule='cosine')\nstudy = at.Study(")
+    body = body.replace(", _=(model, (X[:200], y[:200]), (X[200:], y[200:]), epochs=6,\n"
+                        "                                           lr_schedule=\"cosine\"),", ",")
+    assert "ready(config, trial)" in body and "_=" not in body
+    write_study(tmp_path, body)
+    r = cli("run", "study.py", "--storage", sqlite_url, "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    result = at.load_study("mlp", storage=sqlite_url)
+    assert result.counts() == {"COMPLETE": 1, "PRUNED": 5}
+    assert not os.listdir(tmp_path / ".autotune" / "checkpoints" / "mlp")
+
+
 # -- bad input: a clear error, and nothing changes ---------------------------------------------------------------
 @pytest.mark.parametrize("kwargs, message", [
     ({"reduction_factor": 1}, "HalvingPruner: reduction_factor must be an integer >= 2, but got 1."),

@@ -6,9 +6,29 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 DEFAULT_FOLDER = os.path.join(".autotune", "checkpoints")
+
+# The ``forget`` of every ready objective made in this process. A study file that wraps a ready objective in a
+# function of its own hides the ready one's ``forget`` from the engine; the study file is imported by the driver
+# too, so the ready objective it made is registered here all the same.
+_MADE: weakref.WeakSet = weakref.WeakSet()
+
+
+def register(forget: Callable[[str, dict[str, Any]], None]) -> None:
+    """Record a ready objective's ``forget(study_name, config)`` (removes that trial's checkpoint)."""
+    _MADE.add(forget)
+
+
+def forgetters(objective: Any) -> list[Callable[[str, dict[str, Any]], None]]:
+    """The ``forget`` functions to call when a paused trial is pruned: the objective's own, if it has one, and
+    those of the ready objectives made in this process (a wrapped one among them). Each removes only the
+    checkpoint of that study and configuration, so calling one that did not train the trial does nothing."""
+    own = getattr(objective, "forget", None)
+    return ([own] if callable(own) else []) + [f for f in list(_MADE) if f is not own]
 
 
 def checkpoint_path(folder: str | None, study_name: str, config: dict[str, Any], suffix: str) -> str:

@@ -176,6 +176,7 @@ def lightgbm_objective(X, y, *, task: str = "binary", metric: str | None = None,
                 "resumed_from": resumed_from}
 
     objective.forget = forget
+    _checkpoints.register(forget)
     return objective
 
 

@@ -192,6 +192,7 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
                 "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}
 
     objective.forget = forget
+    _checkpoints.register(forget)
     return objective
 
 

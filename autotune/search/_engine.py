@@ -21,7 +21,7 @@ from autotune.database import StudyDatabase
 from autotune.database._artifacts import FsspecArtifactStore, sha256
 from autotune.database._database import FEASIBLE, FINISHED, feasible
 from autotune.errors import ObjectiveContractError
-from autotune.objectives import Outcome
+from autotune.objectives import Outcome, _checkpoints
 from autotune.objectives._contract import PAUSE, PAUSED
 from autotune.search._halving import HalvingPruner, plan
 from autotune.search._history import Latest, LatestOnly
@@ -343,12 +343,13 @@ class Engine:
         by_number = {r.number: r for r in rows}
         if decided.prune:
             pruned = self.db.prune_paused(self.sid, {n: by_number[n].intermediate for n in decided.prune})
-            forget = getattr(self.study.objective, "forget", None)  # e.g. the torch objective's checkpoint
+            forgetters = _checkpoints.forgetters(self.study.objective)  # e.g. the torch objective's checkpoint
             for number in pruned:
-                if forget is not None:
-                    with contextlib.suppress(Exception):
-                        forget(self.study.name, self.study.space.sample(
-                            FixedTrial(_loads(by_number[number].params)))[1])
+                if forgetters:
+                    config = self.study.space.sample(FixedTrial(_loads(by_number[number].params)))[1]
+                    for forget in forgetters:
+                        with contextlib.suppress(Exception):
+                            forget(self.study.name, config)
                 if self.progress:
                     inter = _loads(by_number[number].intermediate)
                     self.progress.trial_done(number, "PRUNED", [inter[-1][1]] if inter else None, None, self)
