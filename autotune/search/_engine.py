@@ -195,11 +195,8 @@ class Engine:
 
     # -- mirroring the database into the sampler's view ---------------------------------------------------
     def _sync(self) -> None:
-        import optuna
-        from optuna.trial import TrialState
-
         rows = self.db.trials_since(self.sid, self.last_seq)
-        new, numbers = [], []
+        new = []
         for r in rows:
             self.last_seq = max(self.last_seq, r.finish_seq)
             self._count(r.state, r.counted, r.value if feasible(r.metrics) else None, r.number)
@@ -209,62 +206,51 @@ class Engine:
             if r.number in self.known:
                 continue
             self.known.add(r.number)
-            params = _loads(r.params)
-            inter = {int(s): v for s, v in (_loads(r.intermediate) or [])}
-            values = _loads(r.objective_values)
-            metrics = _loads(r.metrics) or {}
-            cons = metrics.get(CONSTRAINTS)
-            state = TrialState[r.state]
-            if state == TrialState.PRUNED:
-                values = _rung_value(inter, len(self.study.metrics))
-            try:
-                new.append(optuna.trial.create_trial(
-                    state=state, values=values if state != TrialState.FAIL else None, params=params,
-                    distributions=self.study.space.distributions_for(params), intermediate_values=inter,
-                    user_attrs={CONSTRAINTS: cons} if cons is not None else None,
-                    system_attrs={"constraints": cons} if cons is not None else None))
-                numbers.append(r.number)
-            except ValueError:  # a configuration outside today's space cannot inform the sampler
-                continue
-        if new:
-            first = self._entries()
-            self.ostudy.add_trials(new)
-            for k, number in enumerate(numbers):
-                self.latest.point(number, first + k)
+            with contextlib.suppress(ValueError):  # a configuration outside today's space cannot inform the sampler
+                new.append((r.number, self._entry(r.state, _loads(r.objective_values), _loads(r.params),
+                                                  _loads(r.intermediate), (_loads(r.metrics) or {}).get(CONSTRAINTS))))
+        self._add_entries(new)
 
     def _learn_paused(self) -> None:
         """Trials paused by another driver, or by a run before this one, reach the sampler as this driver's own
         do: pruned at their rung, until they finish."""
-        import optuna
-        from optuna.trial import TrialState
-
         unknown = {r.number for r in self.db.running(self.sid) if r.state == "PAUSED" and r.number not in self.known}
         if not unknown:
             return  # (one small query; params and reports only for trials this driver has not seen)
-        new, numbers = [], []
+        new = []
         for r in self.db.paused(self.sid, unknown):
-            inter = {int(s): v for s, v in (_loads(r.intermediate) or [])}
-            if not inter:
-                continue
-            params = _loads(r.params)
-            try:
-                new.append(optuna.trial.create_trial(
-                    state=TrialState.PRUNED, values=_rung_value(inter, len(self.study.metrics)), params=params,
-                    distributions=self.study.space.distributions_for(params), intermediate_values=inter))
-            except ValueError:  # a configuration outside today's space cannot inform the sampler
-                continue
-            numbers.append(r.number)
-        if new:
-            first = self._entries()
-            self.ostudy.add_trials(new)
-            for k, number in enumerate(numbers):
-                self.latest.point(number, first + k)
-                self.known.add(number)
-                self.final_pending.add(number)
+            reports = _loads(r.intermediate)
+            if reports:
+                with contextlib.suppress(ValueError):  # a configuration outside today's space: nothing to learn
+                    new.append((r.number, self._entry("PRUNED", None, _loads(r.params), reports)))
+        self._add_entries(new)
+        for number, _ in new:
+            self.known.add(number)
+            self.final_pending.add(number)
 
-    def _entries(self) -> int:
-        """How many entries the in-memory study holds (the number the next one gets)."""
-        return self.ostudy._storage.get_n_trials(self.ostudy._study_id)
+    def _entry(self, state: str, values, params: dict[str, Any], reports, cons=None):
+        """A trial as the sampler's in-memory study holds it (a pruned or paused one with its last finite report as
+        its value). ValueError: the configuration is outside today's space."""
+        import optuna
+        from optuna.trial import TrialState
+
+        inter = {int(s): v for s, v in reports or []}
+        if state == "PRUNED":
+            values = _rung_value(inter, len(self.study.metrics))
+        return optuna.trial.create_trial(
+            state=TrialState[state], values=None if state == "FAIL" else values, params=params,
+            distributions=self.study.space.distributions_for(params), intermediate_values=inter,
+            user_attrs={CONSTRAINTS: cons} if cons is not None else None,
+            system_attrs={"constraints": cons} if cons is not None else None)
+
+    def _add_entries(self, numbered: list[tuple[int, Any]]) -> None:
+        """Add ``(trial number, entry)`` pairs to the in-memory study, each entry replacing the trial's earlier one
+        in the sampler's view."""
+        if numbered:
+            first = self.ostudy._storage.get_n_trials(self.ostudy._study_id)  # the number the next entry gets
+            self.ostudy.add_trials([entry for _, entry in numbered])
+            for k, (number, _) in enumerate(numbered):
+                self.latest.point(number, first + k)
 
     def _count(self, state: str, counted: bool, value: float | None, number: int) -> None:
         if state in FINISHED and counted:
@@ -412,9 +398,7 @@ class Engine:
                 if run.otrial is not None:
                     self._tell(run.otrial, "PRUNED", None)
                 elif run.intermediate:  # a continued trial paused again, a rung further: the sampler sees it there
-                    inter = {int(s): v for s, v in run.intermediate}
-                    self._add_finished(job.number, run.params, "PRUNED", _rung_value(inter, len(st.metrics)),
-                                       run.intermediate, None)
+                    self._add_finished(job.number, run.params, "PRUNED", None, run.intermediate, None)
                 self.final_pending.add(job.number)
             if self.progress:
                 self.progress.trial_done(job.number, state, [run.intermediate[-1][1]] if run.intermediate else None,
@@ -458,21 +442,10 @@ class Engine:
         else:
             self.ostudy.tell(otrial, state=TrialState[state])
 
-    def _add_finished(self, number: int, row_params: dict[str, Any], state: str, values, intermediate,
-                      metrics) -> None:
-        import optuna
-        from optuna.trial import TrialState
-
-        cons = (metrics or {}).get(CONSTRAINTS)
+    def _add_finished(self, number: int, params: dict[str, Any], state: str, values, reports, metrics) -> None:
         with contextlib.suppress(ValueError):  # a configuration outside today's space cannot inform the sampler
-            entry = self._entries()
-            self.ostudy.add_trial(optuna.trial.create_trial(
-                state=TrialState[state], values=values if state != "FAIL" else None, params=row_params,
-                distributions=self.study.space.distributions_for(row_params),
-                intermediate_values={int(s): v for s, v in intermediate or []},
-                user_attrs={CONSTRAINTS: cons} if cons is not None else None,
-                system_attrs={"constraints": cons} if cons is not None else None))
-            self.latest.point(number, entry)
+            self._add_entries([(number, self._entry(state, values, params, reports,
+                                                    (metrics or {}).get(CONSTRAINTS)))])
 
     # -- the loop --------------------------------------------------------------------------------------------
     # -- Ctrl-C: raised inside an in-process objective at once, elsewhere at the next safe point ----------
