@@ -194,7 +194,7 @@ def test_two_drivers_started_together_with_one_seed_propose_different_configurat
 
     # parallelism 1: each driver runs its trials in its own process, which logs its pid
     write_study(tmp_path, TWO_DRIVERS.replace("SAMPLER", "random").replace("seed=None", "seed=0, parallelism=1")
-                .replace("return (", "import os, time; time.sleep(0.2); open('pids', 'a').write(f'{os.getpid()}\\n');"
+                .replace("return (", "import os, time; time.sleep(0.3); open('pids', 'a').write(f'{os.getpid()}\\n');"
                                      " return ("))
     procs = [start_driver(tmp_path, sqlite_url) for _ in range(2)]
     for p in procs:
