@@ -346,11 +346,10 @@ class StudyDatabase:
     def other_drivers(self, study_id: int, driver_id: str, grace: float) -> int:
         """How many other drivers work on the study now: registered, heartbeating within ``grace`` seconds, and
         (on this host) with their process alive -- a driver killed earlier stays registered until noticed."""
-        host, now = socket.gethostname(), time.time()
         rows = self.read(lambda c: c.execute(sa.select(S.drivers).where(
-            S.drivers.c.study_id == study_id, S.drivers.c.id != driver_id,
-            S.drivers.c.heartbeat_at >= now - grace)).all())
-        return sum(1 for d in rows if d.host != host or d.pid == os.getpid() or _pid_alive(d.pid))
+            S.drivers.c.study_id == study_id, S.drivers.c.id != driver_id)).all())
+        host, now = socket.gethostname(), time.time()
+        return sum(not _driver_dead(d, host, now, grace) for d in rows)
 
     def heartbeat(self, driver_id: str) -> None:
         self.write(lambda c: c.execute(S.drivers.update().where(S.drivers.c.id == driver_id)
@@ -364,13 +363,6 @@ class StudyDatabase:
         queue their configurations again, and return ``(failed, requeued)`` trial numbers."""
         host, now = socket.gethostname(), time.time()
 
-        def dead(d) -> bool:
-            if d is None:
-                return True
-            if d.host == host and d.pid != os.getpid() and not _pid_alive(d.pid):
-                return True
-            return d.heartbeat_at < now - grace
-
         def fn(conn: Connection) -> list[tuple[int, int]]:
             running = conn.execute(sa.select(S.trials).where(S.trials.c.study_id == study_id,
                                                              S.trials.c.state == "RUNNING")).all()
@@ -378,7 +370,7 @@ class StudyDatabase:
                 return []
             owners = {d.id: d for d in conn.execute(sa.select(S.drivers).where(
                 S.drivers.c.id.in_({r.owner for r in running}))).all()}
-            stale = [r for r in running if dead(owners.get(r.owner))]
+            stale = [r for r in running if _driver_dead(owners.get(r.owner), host, now, grace)]
             if not stale:
                 return []
             out = []
@@ -778,6 +770,16 @@ _FINISH = (S.trials.update()
                    intermediate=sa.bindparam("b_inter"), error=sa.bindparam("b_error"),
                    traceback=sa.bindparam("b_tb"), owner=None, finished_at=sa.bindparam("b_finished"),
                    finish_seq=sa.bindparam("b_seq")))
+
+
+def _driver_dead(d, host: str, now: float, grace: float) -> bool:
+    """A driver row (None: gone) whose driver stopped: no heartbeat within ``grace`` seconds, or, on this host, its
+    process is gone."""
+    if d is None:
+        return True
+    if d.host == host and d.pid != os.getpid() and not _pid_alive(d.pid):
+        return True
+    return d.heartbeat_at < now - grace
 
 
 def _pid_alive(pid: int) -> bool:
