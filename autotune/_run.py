@@ -14,11 +14,11 @@ def run_study(study, *, storage=None, backend=None, n_trials=None, parallelism=N
     from autotune.database import StudyDatabase
     from autotune.result import Result
     from autotune.search._engine import Engine
-    from autotune.study import _check_int, check_halving, parse_duration
+    from autotune.study import _check_int, check_halving, check_seed, parse_duration
 
     st = copy.copy(study)
     if seed is not None:
-        st.seed = _check_int("seed", seed, 0)
+        st.seed = check_seed(seed)
     backend = backend or st.backend
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}.")

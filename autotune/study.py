@@ -42,6 +42,33 @@ def parse_duration(value: Any, what: str = "timeout") -> float | None:
     return seconds
 
 
+MAX_SEED = 2**32 - 1  # numpy's and Optuna's samplers take seeds up to this
+
+
+def check_seed(seed: Any) -> int:
+    """A seed is an integer from 0 to 2**32 - 1 (what numpy's random generators accept)."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"`seed` must be an integer from 0 to {MAX_SEED}, but got {seed!r}.")
+    return int(seed)
+
+
+def _check_signature(objective: Callable) -> None:
+    """An objective is called as objective(config, trial): refuse one that cannot be, before any trial fails."""
+    import inspect
+
+    try:
+        signature = inspect.signature(objective)
+    except (TypeError, ValueError):  # a builtin or an extension type without a signature: let it be tried
+        return
+    try:
+        signature.bind(None, None)
+    except TypeError:
+        name = getattr(objective, "__name__", type(objective).__name__)
+        raise ConfigError(f"`objective` is called as objective(config, trial), but {name}{signature} cannot take "
+                          "those two arguments; define it as def objective(config, trial): ... (an Optuna-style "
+                          "objective(trial) reads its parameters from config instead).") from None
+
+
 def _check_int(name: str, value: Any, low: int, allow_none: bool = False) -> int | None:
     if value is None and allow_none:
         return None
@@ -87,6 +114,7 @@ class Study:
             raise ConfigError(f"`name` must be a non-empty string, but got {name!r}.")
         if not callable(objective):
             raise ConfigError(f"`objective` must be a function objective(config, trial), but got {objective!r}.")
+        _check_signature(objective)
         metrics = [metric] if isinstance(metric, str) else list(metric)
         modes = [mode] if isinstance(mode, str) else list(mode)
         if not metrics or not all(isinstance(m, str) and m for m in metrics) or len(set(metrics)) != len(metrics):
@@ -95,10 +123,17 @@ class Study:
             raise ConfigError(f"`mode` must be 'min' or 'max' for each metric {metrics}, but got {mode!r}.")
         check_sampler(sampler)
         check_pruner(pruner)
+        if len(metrics) > 1:
+            if sampler == "cmaes":
+                raise ConfigError(f"the cmaes sampler optimises one metric, but this study has {len(metrics)} "
+                                  f"({', '.join(metrics)}); use auto, tpe, nsga2 or random.")
+            if pruner not in ("none", None):
+                raise ConfigError(f"pruners compare one metric's reports, but this study has {len(metrics)} "
+                                  f"({', '.join(metrics)}); use pruner='none' for a multi-objective study.")
         if backend not in BACKENDS:
             raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}.")
         if seed is not None:
-            _check_int("seed", seed, 0)
+            check_seed(seed)
         if resources is not None and (not isinstance(resources, dict) or any(
                 k not in ("cpu", "gpu") or not isinstance(v, numbers.Real) or v < 0 for k, v in resources.items())):
             raise ConfigError(f"`resources` must be a dict like {{'cpu': 1, 'gpu': 0}} with non-negative numbers, "

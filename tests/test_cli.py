@@ -49,6 +49,29 @@ def test_run_again_adds_nothing_and_n_trials_adds_the_difference(folder):
     assert "8 COMPLETE" in r.stdout and r.stderr.count("[demo] trial") == 3
 
 
+def test_a_space_holding_functions_resumes_in_another_process(tmp_path):
+    # a function's repr holds its memory address, which differs in every process: the stored space used to
+    # differ from the declared one on every resume ("created with another search space")
+    write_study(tmp_path, """
+        import math
+
+        def relu(v):
+            return max(v, 0.0)
+
+        class Scale:
+            def __call__(self, v):
+                return 2 * v
+
+        study = at.Study(name="fn", space={"x": at.uniform(-1, 1), "act": at.choice([relu, math.tanh, Scale()]),
+                                           "post": at.fixed(Scale())},
+                         objective=lambda c, t: c["post"](c["act"](c["x"])), n_trials=2, sampler="random", seed=0)
+    """)
+    assert cli("run", "study.py", "--quiet", cwd=tmp_path).returncode == 0
+    r = cli("run", "study.py", "--quiet", "--n-trials", "4", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "study 'fn': 4 COMPLETE" in r.stdout
+
+
 def test_storage_resolution_order(folder, tmp_path):
     env_db, flag_db = tmp_path / "env.db", tmp_path / "flag.db"
     r = cli("run", "study.py", "--quiet", cwd=folder, env={"AUTOTUNE_STORAGE": f"sqlite:///{env_db}"})
@@ -76,6 +99,21 @@ BAD_FILES = {
     "import_error": ("import not_a_module_anywhere\n", "failed to import (line 2): ModuleNotFoundError"),
     "string": ("study = at.Study(name='demo2', space={'x': at.uniform(0, 1)}, objective=lambda c, t: 'abc',"
                " n_trials=3)\n", "objective returned 'abc' (str); return a float or a dict holding 'loss'"),
+    "signature": ("def objective(trial):\n    return 1.0\n"
+                  "study = at.Study(name='demo2', space={'x': at.uniform(0, 1)}, objective=objective)\n",
+                  "`objective` is called as objective(config, trial), but objective(trial) cannot take those"),
+    "seed": ("study = at.Study(name='demo2', space={'x': at.uniform(0, 1)}, objective=lambda c, t: 1.0,"
+             " seed=2**32)\n", "`seed` must be an integer from 0 to 4294967295, but got 4294967296."),
+    "cmaes_multi": ("study = at.Study(name='demo2', space={'x': at.uniform(0, 1)}, objective=lambda c, t: {'a': 1,"
+                    " 'b': 2}, metric=['a', 'b'], mode=['min', 'min'], sampler='cmaes')\n",
+                    "the cmaes sampler optimises one metric, but this study has 2 (a, b)"),
+    "pruner_multi": ("study = at.Study(name='demo2', space={'x': at.uniform(0, 1)}, objective=lambda c, t: {'a': 1,"
+                     " 'b': 2}, metric=['a', 'b'], mode=['min', 'min'], pruner='median')\n",
+                     "pruners compare one metric's reports, but this study has 2 (a, b); use pruner='none'"),
+    "constraints_bool": ("study = at.Study(name='demo2', space={'x': at.uniform(0, 1)}, objective=lambda c, t: c['x'],"
+                         " constraints=lambda m: m['loss'] < 0.5, n_trials=3)\n",
+                         "; return a number or a list of numbers, each <= 0 when the trial is feasible (a condition "
+                         "such as latency < 20 is written latency - 20)."),
 }
 
 

@@ -94,3 +94,23 @@ def test_domains_are_immutable_and_compare_by_value():
         d.low = 5
     assert d == at.uniform(0.0, 1.0) and d != at.loguniform(0.1, 1)
     assert at.randint(1, 4).distribution() == optuna.distributions.IntDistribution(1, 4)
+
+
+def test_a_changed_space_is_described_by_its_first_difference():
+    from autotune.database._database import space_change
+
+    def spec(low=1e-2, branches=("svm", "rf"), extra=None):
+        space = {"m": at.choice({"svm": {"C": at.loguniform(low, 10)}, "rf": {}} if len(branches) == 2
+                                else {"svm": {"C": at.loguniform(low, 10)}}), "x": at.uniform(0, 1), **(extra or {})}
+        return at.Space(space).to_dict()
+
+    assert space_change(spec(), spec()) is None
+    assert space_change(spec(), spec(low=1e-3)) == ("parameter 'C' (in branch 'svm' of 'm') was loguniform(0.01, 10.0) "
+                                                    "and is now loguniform(0.001, 10.0)")
+    assert space_change(spec(), spec(branches=("svm",))) == ("parameter 'm' had the branches ['svm', 'rf'] and now "
+                                                              "has ['svm']")
+    assert space_change(spec(), spec(extra={"n": at.randint(1, 9, step=2)})) == "parameter 'n' is new"
+    assert space_change(spec(extra={"n": at.randint(1, 9, step=2)}), spec()) == "parameter 'n' is no longer declared"
+    # a function's repr carries its address, which differs in every process; stored spaces had it
+    stored = {"f": {"kind": "fixed", "value": "<function loss at 0x7f3a2c1e0d30>"}}
+    assert space_change(stored, {"f": {"kind": "fixed", "value": "<function loss at 0x7f00000000aa>"}}) is None

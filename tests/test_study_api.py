@@ -92,6 +92,20 @@ def test_an_objective_breaking_its_contract_stops_the_run_and_changes_nothing(st
     assert dump(storage) == before
 
 
+def test_a_contract_error_leaves_no_queue_behind_and_no_gap_in_the_numbering(storage):
+    make(name="earlier", n_trials=2).run(storage=storage)
+    before = dump(storage)
+    bad = make(name="new", objective=lambda c, t: "abc", enqueue=[{"x": 1.0, "n": 2, "act": "relu"}] * 2)
+    with pytest.raises(ObjectiveContractError):
+        bad.run(storage=storage)
+    with pytest.raises(ObjectiveContractError):
+        make(name="new", objective=lambda c, t: None, warm_start_from="earlier").run(storage=storage)
+    with pytest.raises(ObjectiveContractError):  # an existing study: its trial counter is given back too
+        make(name="earlier", objective=lambda c, t: "abc", n_trials=3).run(storage=storage)
+    assert dump(storage) == before
+    assert [t.number for t in make(name="earlier").run(storage=storage, n_trials=4).trials] == [0, 1, 2, 3]
+
+
 def test_a_contract_error_on_a_fresh_sqlite_file_leaves_no_file(tmp_path):
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
     with pytest.raises(ObjectiveContractError):
@@ -105,8 +119,12 @@ def test_a_study_name_reused_with_another_metric_or_space_is_refused(storage):
     with pytest.raises(StorageError, match=r"optimises \['loss'\] \(\['min'\]\), but the study file declares"):
         make(metric="acc", mode="max").run(storage=storage)
     other = at.Study(name="s", space={"x": at.uniform(0, 1)}, objective=quadratic, n_trials=3)
-    with pytest.raises(StorageError, match="was created with another search space"):
+    with pytest.raises(StorageError, match=r"was created with another search space \(parameter 'x' was "
+                                           r"uniform\(-5.0, 5.0\) and is now uniform\(0.0, 1.0\)\); resuming"):
         other.run(storage=storage)
+    wider = at.Study(name="s", space={**SPACE, "y": at.uniform(0, 1)}, objective=quadratic, n_trials=3)
+    with pytest.raises(StorageError, match=r"\(parameter 'y' is new\)"):
+        wider.run(storage=storage)
     assert dump(storage) == before
 
 
@@ -239,6 +257,19 @@ def test_a_multi_objective_study_has_a_pareto_front(sqlite_url):
     assert len(front) == 8
 
 
+def test_a_multi_objective_study_records_reports_as_curves(sqlite_url):
+    def objective(config, trial):
+        for step in range(3):
+            trial.report(config["x"] * step, step)
+        return {"a": config["x"], "b": config["x"] ** 2}
+
+    study = at.Study(name="mo", space={"x": at.uniform(0, 1)}, metric=["a", "b"], mode=["min", "max"],
+                     objective=objective, sampler="tpe", n_trials=4, seed=0)
+    result = study.run(storage=sqlite_url)
+    assert result.counts() == {"COMPLETE": 4}  # Optuna refuses reports of several objectives; they were failing
+    assert all([s for s, _ in t.intermediate] == [0, 1, 2] for t in result.trials)
+
+
 def _sized(config, trial):
     return {"loss": (config["x"] - 4) ** 2, "size": config["x"]}
 
@@ -266,3 +297,20 @@ def test_a_failing_constraints_function_stops_the_run(sqlite_url):
                      constraints=lambda m: m["nope"])
     with pytest.raises(ObjectiveContractError, match="the constraints function failed"):
         study.run(storage=sqlite_url)
+
+
+@pytest.mark.parametrize("constraints, shown", [
+    (lambda m: m["size"] < 2, "True|False"),  # True would be stored as 1.0: infeasible, the opposite of meant
+    (lambda m: float("nan"), "nan"),
+    (lambda m: [], r"\[\]"),
+    (lambda m: "low", "'low'"),
+])
+def test_a_constraints_function_returning_no_number_stops_the_run_and_changes_nothing(sqlite_url, constraints,
+                                                                                       shown):
+    at.Study(name="other", space={"x": at.uniform(0, 10)}, objective=_sized, n_trials=2).run(storage=sqlite_url)
+    before = dump(sqlite_url)
+    study = at.Study(name="c", space={"x": at.uniform(0, 10)}, objective=_sized, n_trials=3, constraints=constraints)
+    with pytest.raises(ObjectiveContractError, match=f"the constraints function returned ({shown}) for .*each <= 0 "
+                                                     "when the trial is feasible"):
+        study.run(storage=sqlite_url)
+    assert dump(sqlite_url) == before

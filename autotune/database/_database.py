@@ -26,6 +26,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModu
 from autotune.database import _schema as S
 from autotune.database._artifacts import delete_location, read_location, sha256
 from autotune.errors import StorageError
+from autotune.spaces._domains import strip_addresses
 
 DEFAULT_STORAGE = "sqlite:///autotune.db"
 FINISHED = ("COMPLETE", "PRUNED", "FAIL")
@@ -64,6 +65,54 @@ def _is_contention(exc: BaseException) -> bool:
     text = str(getattr(exc, "orig", exc)).lower()
     return any(s in text for s in ("database is locked", "database table is locked", "busy", "deadlock",
                                    "could not serialize", "lock wait timeout", "serialization failure"))
+
+
+def _no_addresses(value: Any) -> Any:
+    """A stored space description with memory addresses dropped: earlier versions stored the ``repr`` of a function
+    in a space with its address, which changes with every process, so such a study could never be resumed."""
+    if isinstance(value, str):
+        return strip_addresses(value)
+    if isinstance(value, list):
+        return [_no_addresses(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _no_addresses(v) for k, v in value.items()}
+    return value
+
+
+def _shown(domain: Any) -> str:
+    """A stored domain as it is written in a study file, e.g. ``uniform(-5.0, 5.0)``, ``randint(1, 9, step=2)``."""
+    if not isinstance(domain, dict) or "kind" not in domain:
+        return repr(domain)
+    rest = {k: v for k, v in domain.items() if k != "kind"}
+    if domain["kind"] == "conditional":
+        return "choice({" + ", ".join(f"{k!r}: {{...}}" for k in rest.get("branches", {})) + "})"
+    args = [repr(rest.pop(k)) for k in ("low", "high", "values", "value") if k in rest]
+    args += [f"{k}={v!r}" for k, v in rest.items() if v not in (None, False, 1)]  # the defaults left out
+    return f"{domain['kind']}({', '.join(args)})"
+
+
+def space_change(stored: dict[str, Any], declared: dict[str, Any]) -> str | None:
+    """The first difference between a stored space and the declared one, in words; None when they are the same."""
+    return _change(_no_addresses(stored), _no_addresses(declared), "")
+
+
+def _change(stored: dict[str, Any], declared: dict[str, Any], where: str) -> str | None:
+    for key in stored:
+        if key not in declared:
+            return f"parameter '{key}'{where} is no longer declared"
+        was, now = stored[key], declared[key]
+        if was != now and was.get("kind") == now.get("kind") == "conditional":
+            if list(was["branches"]) != list(now["branches"]):
+                return f"parameter '{key}'{where} had the branches {list(was['branches'])} and now has " \
+                       f"{list(now['branches'])}"
+            return next(_change(b, now["branches"][name], f" (in branch '{name}' of '{key}')")
+                        for name, b in was["branches"].items() if b != now["branches"][name])
+        if was != now:
+            return f"parameter '{key}'{where} was {_shown(was)} and is now {_shown(now)}"
+    for key in declared:
+        if key not in stored:
+            return f"parameter '{key}'{where} is new"
+    return None
 
 
 @dataclass
@@ -313,10 +362,11 @@ class StudyDatabase:
             raise StorageError(
                 f"study '{name}' in {self.shown_url} optimises {row.metrics} ({row.modes}), but the study file "
                 f"declares {metrics} ({modes}); use another study name, or restore the original metric.")
-        if row.space != json.loads(json.dumps(space)):
+        change = space_change(row.space, json.loads(json.dumps(space)))
+        if change:
             raise StorageError(
-                f"study '{name}' in {self.shown_url} was created with another search space; resuming it with a "
-                "changed space would mix incomparable trials. Use another study name, or restore the space.")
+                f"study '{name}' in {self.shown_url} was created with another search space ({change}); resuming "
+                "it with a changed space would mix incomparable trials. Use another study name, or restore the space.")
         return row, created
 
     def delete_study(self, study_id: int) -> None:
@@ -538,9 +588,10 @@ class StudyDatabase:
                                                       S.trials.c.owner == driver_id)).all()
 
     def release_owned(self, study_id: int, driver_id: str) -> None:
-        """Undo the start of an aborted run's trials: queued ones wait again, sampler-proposed ones vanish."""
+        """Undo the start of an aborted run's trials: queued ones wait again, sampler-proposed ones vanish (and
+        give their numbers back while no later trial took one, so the study's numbering has no gap)."""
         def fn(conn: Connection) -> None:
-            for r in self._owned(conn, study_id, driver_id):
+            for r in sorted(self._owned(conn, study_id, driver_id), key=lambda r: -r.number):
                 mine = (S.trials.c.id == r.id, S.trials.c.state == "RUNNING")  # unless taken over meanwhile
                 if r.origin == "queue":
                     done = conn.execute(S.trials.update().where(*mine).values(
@@ -551,6 +602,10 @@ class StudyDatabase:
                     delta = {}
                 conn.execute(S.studies.update().where(S.studies.c.id == study_id)
                              .values(n_active=S.studies.c.n_active - done, **delta))
+                if done and r.origin != "queue":
+                    conn.execute(S.studies.update().where(S.studies.c.id == study_id,
+                                                          S.studies.c.next_number == r.number + 1)
+                                 .values(next_number=r.number))
         self.write(fn)
 
     def requeue_owned(self, study_id: int, driver_id: str, reason: str) -> list[tuple[int, int]]:

@@ -118,7 +118,7 @@ class AutoGPSampler(BaseSampler):
     def __init__(self, *, seed: int | None, n_startup_trials: int, constraints_func=None, retries: int = 64,
                  echoes: int = 3):
         def shifted(k: int) -> int | None:
-            return None if seed is None else seed + k
+            return None if seed is None else (seed + k) % 2**32  # a seed of 2**32 - 1 is allowed
 
         self._gp = GPSampler(seed=seed, n_startup_trials=n_startup_trials, warn_independent_sampling=False,
                              constraints_func=constraints_func)

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
 import signal
 import threading
 import time
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from autotune.backends import Backend, InProcessBackend, Job, ObjectiveRef
 from autotune.database import StudyDatabase
@@ -176,10 +179,15 @@ class Engine:
     def _evaluate_constraints(self, job: Job, outcome: Outcome) -> None:
         try:
             raw = self.study.constraints(dict(outcome.metrics))
-            values = [float(raw)] if isinstance(raw, (int, float)) else [float(v) for v in raw]
         except Exception as exc:  # noqa: BLE001 - a bug in the study file: stop, as for a bad return value
             raise ObjectiveContractError(f"trial {job.number}: the constraints function failed on "
                                          f"{outcome.metrics}: {type(exc).__name__}: {exc}") from None
+        values = _constraint_values(raw)
+        if values is None:
+            raise ObjectiveContractError(
+                f"trial {job.number}: the constraints function returned {raw!r} for {outcome.metrics}; return a "
+                "number or a list of numbers, each <= 0 when the trial is feasible (a condition such as "
+                "latency < 20 is written latency - 20).")
         self.n_constraints = len(values)
         outcome.metrics[CONSTRAINTS] = values
         outcome.metrics[FEASIBLE] = all(v <= 0 for v in values)
@@ -363,14 +371,16 @@ class Engine:
             return False  # a continued objective that started over, repeating reports already stored
         run.intermediate.append([step, value])
         run.dirty = True
-        if math.isfinite(value) and run.otrial is not None:
+        # the pruner sees the report; in a multi-objective study (no pruner) it is only recorded, as a curve
+        judged = math.isfinite(value) and run.otrial is not None and len(self.study.metrics) == 1
+        if judged:
             run.otrial.report(value, step)
         if time.monotonic() - self._last_flush > self.heartbeat_every:
             self._flush()
         if run.limit is not None and len(run.intermediate) >= run.limit:
             run.pause_asked = True
             return PAUSE
-        return math.isfinite(value) and run.otrial is not None and run.otrial.should_prune()
+        return judged and run.otrial.should_prune()
 
     def on_artifact(self, job: Job, name: str, data: bytes) -> None:
         job.engine_state.artifacts[name] = data
@@ -553,7 +563,9 @@ class Engine:
                 self.db.pause(self.sid, job.number, self.driver, job.engine_state.intermediate)
         if requeue_reason is None:
             self.db.release_owned(self.sid, self.driver)
-            if self.created and not self.db.all_trials(self.sid):
+            # a study this run created and an aborted first trial: nothing but its own queue is left (the enqueued
+            # and warm-start configurations), and the study goes with it
+            if self.created and all(t.state == "WAITING" for t in self.db.all_trials(self.sid)):
                 self.db.delete_study(self.sid)
         else:
             self.db.requeue_owned(self.sid, self.driver, requeue_reason)
@@ -568,6 +580,20 @@ class Engine:
 
 
 CONSTRAINTS = "_constraints"  # kept in the trial's metrics, beside FEASIBLE
+
+
+def _constraint_values(raw: Any) -> list[float] | None:
+    """A constraints function's result as a list of floats, or None where it is not one or more real numbers
+    (a bool is refused: True would read as 1.0, infeasible, the opposite of what a condition means)."""
+    items = raw if isinstance(raw, (list, tuple)) else [raw]
+    if not items:
+        return None
+    values = []
+    for v in items:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) or not math.isfinite(float(v)):
+            return None
+        values.append(float(v))
+    return values
 
 
 def _rung_value(inter: dict[int, float], n_metrics: int) -> list[float] | None:

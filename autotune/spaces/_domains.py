@@ -13,11 +13,24 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from typing import Any
 
 from autotune.errors import SpaceError
 
 _PRIMITIVES = (type(None), bool, int, float, str)
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def strip_addresses(text: str) -> str:
+    """``text`` without memory addresses (`` at 0x7f...``)."""
+    return _ADDRESS.sub("", text)
+
+
+def stable_repr(value: Any) -> str:
+    """``repr(value)`` without memory addresses: the study database compares a space's description on resume, and
+    a function's repr (``<function loss at 0x7f...>``) changes with every process."""
+    return strip_addresses(repr(value))
 
 
 def _require_number(fn: str, name: str, value: Any, integer: bool = False) -> None:
@@ -188,7 +201,7 @@ class Categorical(Domain):
 
     def to_dict(self) -> dict[str, Any]:
         if self.by_index:
-            return {"kind": "choice", "values": [repr(v) for v in self.values], "by_index": True}
+            return {"kind": "choice", "values": [stable_repr(v) for v in self.values], "by_index": True}
         return {"kind": "choice", "values": list(self.values)}
 
     def distribution(self):
@@ -256,7 +269,8 @@ class Fixed(Domain):
         self._frozen = True
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": "fixed", "value": self.value if isinstance(self.value, _PRIMITIVES) else repr(self.value)}
+        value = self.value if isinstance(self.value, _PRIMITIVES) else stable_repr(self.value)
+        return {"kind": "fixed", "value": value}
 
     def __repr__(self) -> str:
         return f"fixed({self.value!r})"
