@@ -12,8 +12,13 @@ from autotune.errors import AutotuneError, StudyFileError
 
 
 def _import(path: str):
+    if os.path.isdir(path):
+        raise StudyFileError(f"{path} is a folder; give the study file in it (a .py file that declares a Study).")
     if not os.path.isfile(path):
         raise StudyFileError(f"study file {path} does not exist; check the path.")
+    if not path.endswith(".py"):
+        raise StudyFileError(f"study file {path} is not a Python file; give the .py file that declares the Study "
+                             "(a study database goes to --storage sqlite:///FILE).")
     full = os.path.abspath(path)
     modname = "autotune_study_" + hashlib.sha1(full.encode()).hexdigest()[:12]
     if modname in sys.modules:

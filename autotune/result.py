@@ -104,6 +104,11 @@ class Result:
                                "trial; look at the Pareto front instead.")
         row = self.db.best_trial(self.row.id, self.modes[0])
         if row is None:
+            done = self.counts().get("COMPLETE", 0)
+            if done:
+                raise StorageError(f"study '{self.name}' has {done} completed trial{'s' * (done > 1)}, but none meets "
+                                   "its constraints, so it has no best trial; see `autotune trials` for their "
+                                   "constraint values, and loosen the constraints or widen the space.")
             raise StorageError(f"study '{self.name}' has no completed trial yet, so it has no best trial.")
         return TrialRecord.from_row(row)
 
@@ -217,7 +222,15 @@ class Result:
 
     def export_best(self, folder: str | os.PathLike) -> list[str]:
         """Write every artifact of the best trial under ``folder``; returns the paths written."""
-        return [self.best_artifact(n, dest=folder) for n in self.artifact_names()]
+        folder = os.fspath(folder)
+        if os.path.exists(folder) and not os.path.isdir(folder):
+            raise StorageError(f"cannot export into {folder}: it is a file, not a folder; give a folder path.")
+        try:
+            return [self.best_artifact(n, dest=folder) for n in self.artifact_names()]
+        except OSError as exc:
+            what = exc.strerror or type(exc).__name__
+            raise StorageError(f"cannot export into {folder}: {what} ({exc.filename}); give a folder you can write "
+                               "to.") from None
 
     def __repr__(self) -> str:
         return f"Result(study={self.name!r}, counts={self.counts()})"

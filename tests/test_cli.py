@@ -155,6 +155,26 @@ def test_an_unreachable_storage_never_shows_its_password(folder, url):
     assert "cannot open the study database postgresql" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.parametrize("args, message", [
+    (["status", "--storage", "mystudy.db"], "'mystudy.db' is not a storage URL (from --storage, $AUTOTUNE_STORAGE or "
+                                            "the study's storage=); for a SQLite file write sqlite:///mystudy.db"),
+    (["status", "--storage", "me:s3cr3tpw@dbhost/db"], "'me:***@dbhost/db' is not a storage URL"),
+    (["run", "."], ". is a folder; give the study file in it (a .py file that declares a Study)."),
+    (["run", "autotune.db"], "study file autotune.db is not a Python file; give the .py file that declares"),
+    (["db", "upgrade", "--storage", "sqlite:///study.py"], "cannot upgrade the study database sqlite:///study.py: "
+                                                           "file is not a database"),
+    (["best", "demo", "--export", "study.py"], "cannot export into study.py: it is a file, not a folder"),
+    (["best", "demo", "--export", "study.py/model"], "cannot export into study.py/model: Not a directory"),
+])
+def test_bad_paths_and_urls_give_one_clear_message_and_change_nothing(args, message, folder):
+    assert cli("run", "study.py", "--quiet", cwd=folder).returncode == 0
+    before = dump(f"sqlite:///{folder / 'autotune.db'}"), (folder / "study.py").read_text()
+    r = cli(*args, cwd=folder)
+    assert r.returncode == 1 and message in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and "s3cr3tpw" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert (dump(f"sqlite:///{folder / 'autotune.db'}"), (folder / "study.py").read_text()) == before
+
+
 def test_reading_commands_on_a_missing_database_create_nothing(tmp_path):
     for args in (["status"], ["trials", "demo"], ["best", "demo"]):
         r = cli(*args, cwd=tmp_path)

@@ -230,6 +230,18 @@ def test_enqueued_configurations_are_checked_against_the_space(config, message):
     assert message in str(info.value)
 
 
+def test_an_enqueued_value_must_lie_on_a_float_step_and_match_a_fixed_value():
+    from autotune.errors import SpaceError
+
+    space = {"x": at.uniform(0, 1, step=0.25), "e": at.fixed(5)}
+    at.Study(name="q", space=space, objective=quadratic, enqueue=[{"x": 0.75}, {"x": 0.5, "e": 5}])
+    with pytest.raises(SpaceError, match=r"enqueue\[0\]: 'x' = 0.3 is outside its domain uniform\(0.0, 1.0, "
+                                         r"step=0.25\)"):
+        at.Study(name="q", space=space, objective=quadratic, enqueue=[{"x": 0.3}])
+    with pytest.raises(SpaceError, match=r"enqueue\[0\]: 'e' = 6, but the space fixes it at 5; leave it out"):
+        at.Study(name="q", space=space, objective=quadratic, enqueue=[{"x": 0.5, "e": 6}])
+
+
 def test_warm_start_seeds_a_new_study_with_the_best_of_an_earlier_one(storage):
     first = make(name="first", n_trials=10).run(storage=storage)
     best3 = [t.params for t in sorted(first.trials, key=lambda t: t.value)[:3]]
@@ -242,7 +254,7 @@ def test_warm_start_seeds_a_new_study_with_the_best_of_an_earlier_one(storage):
 def test_warm_start_from_a_missing_study_changes_nothing(storage):
     make(name="first", n_trials=2).run(storage=storage)
     before = dump(storage)
-    with pytest.raises(StorageError, match="no study named 'nope'"):
+    with pytest.raises(StorageError, match="warm_start_from='nope': no study named 'nope'"):
         make(name="second", warm_start_from="nope").run(storage=storage)
     assert dump(storage) == before
 
@@ -290,6 +302,14 @@ def test_constraints_mark_infeasible_trials_and_steer_the_sampler(storage):
     feasible_late = sum(t.metrics["size"] <= 2 for t in late(bound))
     assert feasible_late > sum(t.metrics["size"] <= 2 for t in late(free))
     assert all(t.feasible for t in bound.pareto_front)
+
+
+def test_a_study_whose_trials_all_break_the_constraints_says_so(sqlite_url):
+    study = at.Study(name="c", space={"x": at.uniform(0, 10)}, objective=_sized, n_trials=3,
+                     constraints=lambda m: 1.0)
+    result = study.run(storage=sqlite_url)
+    with pytest.raises(StorageError, match="study 'c' has 3 completed trials, but none meets its constraints"):
+        _ = result.best_trial
 
 
 def test_a_failing_constraints_function_stops_the_run(sqlite_url):

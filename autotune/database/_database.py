@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import socket
 import time
 import uuid
@@ -42,8 +43,8 @@ def mask_url(url: str) -> str:
     """The URL as it may be shown: the password replaced by ***."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<unparsable storage URL>"
+    except Exception:  # not a URL: shown as given, anything that looks like a password masked
+        return re.sub(r":[^:@/]*@", ":***@", str(url))
 
 
 def _password(url: str) -> str | None:
@@ -144,8 +145,10 @@ class StudyDatabase:
         try:
             parsed = make_url(url)
         except ArgumentError:
-            raise StorageError(f"'{self.shown_url}' is not a storage URL; use e.g. sqlite:///autotune.db or "
-                               "postgresql://user:password@host/db.") from None
+            path_like = isinstance(url, str) and url.strip() and not any(c in url for c in ":@")
+            hint = f"for a SQLite file write sqlite:///{url}" if path_like else "use e.g. sqlite:///autotune.db"
+            raise StorageError(f"'{self.shown_url}' is not a storage URL (from --storage, $AUTOTUNE_STORAGE or the "
+                               f"study's storage=); {hint}, or postgresql://user:password@host/db.") from None
         self.dialect = parsed.get_backend_name()
         kwargs: dict[str, Any] = {}
         if self.dialect == "sqlite":
@@ -303,6 +306,8 @@ class StudyDatabase:
 
         try:
             return db.write(fn, "upgrade")
+        except DBAPIError as exc:  # not a database at all, or one that cannot be written
+            raise db._fail(exc, "upgrade") from None
         finally:
             db.close()
 

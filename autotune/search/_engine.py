@@ -23,7 +23,7 @@ from autotune.backends import Backend, InProcessBackend, Job, ObjectiveRef
 from autotune.database import StudyDatabase
 from autotune.database._artifacts import FsspecArtifactStore, sha256
 from autotune.database._database import FEASIBLE, FINISHED, feasible
-from autotune.errors import ObjectiveContractError
+from autotune.errors import ObjectiveContractError, StorageError
 from autotune.objectives import Outcome, _checkpoints
 from autotune.objectives._contract import PAUSE, PAUSED
 from autotune.search._halving import HalvingPruner, plan
@@ -99,7 +99,12 @@ class Engine:
                                           pruner=optuna.pruners.NopPruner() if self.halving else pruner,
                                           study_name=st.name)
         self.store = FsspecArtifactStore(st.artifact_store) if st.artifact_store else None
-        donor = self.db.get_study(st.warm_start_from) if st.warm_start_from else None
+        donor = None
+        if st.warm_start_from:
+            try:
+                donor = self.db.get_study(st.warm_start_from)
+            except StorageError as exc:
+                raise StorageError(f"warm_start_from={st.warm_start_from!r}: {exc}") from None
         self.row, self.created = self.db.ensure_study(st.name, st.metrics, st.modes, st.space.to_dict(),
                                                       st.n_trials)
         self.sid = self.row.id

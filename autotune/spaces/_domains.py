@@ -117,7 +117,12 @@ class Float(Domain):
         return otrial.suggest_float(name, self.low, self.high, log=self.log, step=self.step)
 
     def contains(self, value: Any) -> bool:
-        return isinstance(value, numbers.Real) and not isinstance(value, bool) and self.low <= value <= self.high
+        if not (isinstance(value, numbers.Real) and not isinstance(value, bool) and self.low <= value <= self.high):
+            return False
+        if self.step is None:
+            return True
+        k = (value - self.low) / self.step  # on the grid low, low + step, ...: a whole k, up to rounding
+        return abs(k - round(k)) <= 1e-9 * max(1.0, abs(k))
 
     def grid_values(self, name: str) -> list[Any]:
         if self.step is None:

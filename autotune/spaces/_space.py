@@ -121,6 +121,9 @@ class Space:
         def walk(space: Space) -> None:
             for name, dom in space.domains.items():
                 if isinstance(dom, Fixed):
+                    if name in config and not _same(config[name], dom.value):
+                        raise SpaceError(f"{what}: '{name}' = {config[name]!r}, but the space fixes it at "
+                                         f"{dom.value!r}; leave it out (or change the fixed value).")
                     continue
                 active.add(name)
                 if name not in config:
@@ -177,3 +180,11 @@ def _domain_from_dict(d: dict[str, Any]) -> Domain:
     if kind == "fixed":
         return D.Fixed(d["value"])
     raise SpaceError(f"unknown domain kind {kind!r} in a stored space; upgrade autotune.")
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether an enqueued value is the fixed one (an object without a meaningful == compares by identity)."""
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001 - arrays and the like: same object or not
+        return a is b
