@@ -115,6 +115,10 @@ class Study:
         if not callable(objective):
             raise ConfigError(f"`objective` must be a function objective(config, trial), but got {objective!r}.")
         _check_signature(objective)
+        if not isinstance(metric, (str, list, tuple)):
+            raise ConfigError(f"`metric` must be a name or a list of distinct names, but got {metric!r}.")
+        if not isinstance(mode, (str, list, tuple)):
+            raise ConfigError(f"`mode` must be 'min' or 'max', or a list of them (one per metric), but got {mode!r}.")
         metrics = [metric] if isinstance(metric, str) else list(metric)
         modes = [mode] if isinstance(mode, str) else list(mode)
         if not metrics or not all(isinstance(m, str) and m for m in metrics) or len(set(metrics)) != len(metrics):
@@ -123,13 +127,9 @@ class Study:
             raise ConfigError(f"`mode` must be 'min' or 'max' for each metric {metrics}, but got {mode!r}.")
         check_sampler(sampler)
         check_pruner(pruner)
-        if len(metrics) > 1:
-            if sampler == "cmaes":
-                raise ConfigError(f"the cmaes sampler optimises one metric, but this study has {len(metrics)} "
-                                  f"({', '.join(metrics)}); use auto, tpe, nsga2 or random.")
-            if pruner not in ("none", None):
-                raise ConfigError(f"pruners compare one metric's reports, but this study has {len(metrics)} "
-                                  f"({', '.join(metrics)}); use pruner='none' for a multi-objective study.")
+        if len(metrics) > 1 and sampler == "cmaes":
+            raise ConfigError(f"the cmaes sampler optimises one metric, but this study has {len(metrics)} "
+                              f"({', '.join(metrics)}); use auto, tpe, nsga2 or random.")
         if backend not in BACKENDS:
             raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}.")
         if seed is not None:
@@ -147,6 +147,9 @@ class Study:
         self.sampler, self.pruner = sampler, pruner
         self.n_trials = _check_int("n_trials", n_trials, 1, allow_none=True)
         check_halving(pruner, len(metrics), self.n_trials, at_run=False)
+        if len(metrics) > 1 and pruner not in ("none", None):
+            raise ConfigError(f"pruners compare one metric's reports, but this study has {len(metrics)} "
+                              f"({', '.join(metrics)}); use pruner='none' for a multi-objective study.")
         self.timeout = parse_duration(timeout)
         self.parallelism = _check_int("parallelism", parallelism, 1)
         self.backend = backend

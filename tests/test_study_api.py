@@ -2,6 +2,7 @@
 
 import math
 import os
+import sys
 
 import pandas as pd
 import pytest
@@ -49,6 +50,8 @@ def test_a_seeded_serial_run_is_reproducible(tmp_path):
 
 def test_failing_trials_keep_their_reason_and_the_study_goes_on(storage):
     def objective(config, trial):
+        if trial.number == 3:
+            sys.exit(2)  # a library that exits ends its trial, not the study
         if trial.number % 3 == 0:
             raise RuntimeError(f"boom {trial.number}")
         if trial.number % 3 == 1:
@@ -58,6 +61,7 @@ def test_failing_trials_keep_their_reason_and_the_study_goes_on(storage):
     result = make(objective=objective, n_trials=6).run(storage=storage)
     by_number = {t.number: t for t in result.trials}
     assert by_number[0].state == "FAIL" and by_number[0].error == "RuntimeError: boom 0"
+    assert by_number[3].state == "FAIL" and by_number[3].error == "the objective called sys.exit(2)"
     assert by_number[1].state == "FAIL" and by_number[1].error == "returned nan"
     assert by_number[2].state == "COMPLETE"
     assert result.counts() == {"FAIL": 4, "COMPLETE": 2}

@@ -201,4 +201,6 @@ def run_objective(objective, trial: Trial, metrics: list[str]) -> Outcome:
         return Outcome(FAIL, error=str(exc), traceback=traceback.format_exc(), contract_error=True)
     except Exception as exc:
         return Outcome.fail(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+    except SystemExit as exc:  # a library's (or argparse's) exit inside the objective ends the trial, not the study
+        return Outcome.fail(f"the objective called sys.exit({exc.code!r})", traceback.format_exc())
     return parse_result(result, metrics)
