@@ -107,8 +107,9 @@ class Result:
             done = self.counts().get("COMPLETE", 0)
             if done:
                 raise StorageError(f"study '{self.name}' has {done} completed trial{'s' * (done > 1)}, but none meets "
-                                   "its constraints, so it has no best trial; see `autotune trials` for their "
-                                   "constraint values, and loosen the constraints or widen the space.")
+                                   "its constraints, so it has no best trial; their constraint values are in "
+                                   "result.trials_dataframe() (metrics__constraints): loosen the constraints or "
+                                   "widen the space.")
             raise StorageError(f"study '{self.name}' has no completed trial yet, so it has no best trial.")
         return TrialRecord.from_row(row)
 
@@ -228,6 +229,10 @@ class Result:
         try:
             return [self.best_artifact(n, dest=folder) for n in self.artifact_names()]
         except OSError as exc:
+            inside = exc.filename is not None and os.path.abspath(os.fspath(exc.filename)).startswith(
+                os.path.abspath(folder))
+            if not inside:  # reading the artifact store failed, not writing the export
+                raise
             what = exc.strerror or type(exc).__name__
             raise StorageError(f"cannot export into {folder}: {what} ({exc.filename}); give a folder you can write "
                                "to.") from None

@@ -57,7 +57,7 @@ def _check_signature(objective: Callable) -> None:
     import inspect
 
     try:
-        signature = inspect.signature(objective)
+        signature = inspect.signature(objective, follow_wrapped=False)  # a decorator's wrapper is what is called
     except (TypeError, ValueError):  # a builtin or an extension type without a signature: let it be tried
         return
     try:
@@ -147,7 +147,7 @@ class Study:
         self.sampler, self.pruner = sampler, pruner
         self.n_trials = _check_int("n_trials", n_trials, 1, allow_none=True)
         check_halving(pruner, len(metrics), self.n_trials, at_run=False)
-        if len(metrics) > 1 and pruner not in ("none", None):
+        if len(metrics) > 1 and pruner not in ("none", None) and type(pruner).__name__ != "NopPruner":
             raise ConfigError(f"pruners compare one metric's reports, but this study has {len(metrics)} "
                               f"({', '.join(metrics)}); use pruner='none' for a multi-objective study.")
         self.timeout = parse_duration(timeout)

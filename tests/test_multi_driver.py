@@ -101,3 +101,31 @@ def test_a_slow_trial_that_heartbeats_is_never_taken_over(tmp_path, storage):
         assert p.returncode == 0 and err == "", err
     rows = trial_rows(storage)
     assert [(r.number, r.state) for r in rows] == [(0, "COMPLETE"), (1, "COMPLETE")]
+
+
+CONTRACT_ON_FIRST = """
+import time
+
+def objective(config, trial):
+    time.sleep(2)
+    return "abc" if trial.number == 0 else config["x"]
+
+study = at.Study(name="queued", space={"x": at.uniform(0, 1)}, objective=objective, n_trials=1,
+                 enqueue=[{"x": 0.5}], sampler="random", seed=0)
+"""
+
+
+def test_a_contract_error_in_the_creating_driver_keeps_a_study_another_driver_joined(tmp_path, sqlite_url):
+    # the creating driver aborts (a contract error) and would remove the study it made, holding only its queue;
+    # a second driver, waiting for the budget the first one's trial holds, has joined by then and keeps the study,
+    # its queue and the database file
+    write_study(tmp_path, CONTRACT_ON_FIRST)
+    first = start_driver(tmp_path, sqlite_url)
+    assert wait_until(lambda: any(r.state == "RUNNING" for r in rows_so_far(sqlite_url)), timeout=60)
+    second = start_driver(tmp_path, sqlite_url)
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 1 and "objective returned 'abc'" in err
+    _, err = second.communicate(timeout=120)  # it takes the queued trial up and meets the same contract error
+    assert second.returncode == 1 and "objective returned 'abc'" in err and "Traceback" not in err, err
+    rows = trial_rows(sqlite_url, "queued")  # the study, the database file and the queue are all still there
+    assert [(r.number, r.state) for r in rows] == [(0, "WAITING")]

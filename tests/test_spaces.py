@@ -111,6 +111,17 @@ def test_a_changed_space_is_described_by_its_first_difference():
                                                               "has ['svm']")
     assert space_change(spec(), spec(extra={"n": at.randint(1, 9, step=2)})) == "parameter 'n' is new"
     assert space_change(spec(extra={"n": at.randint(1, 9, step=2)}), spec()) == "parameter 'n' is no longer declared"
+    # the defaults are left out of a domain's description, and only they: True == 1 and 1.0 == 1 are not defaults
+    assert space_change({"s": at.uniform(0, 10).to_dict()}, {"s": at.uniform(0, 10, step=1.0).to_dict()}) == (
+        "parameter 's' was uniform(0.0, 10.0) and is now uniform(0.0, 10.0, step=1.0)")
+    assert space_change({"n": at.randint(1, 9).to_dict()}, {"n": at.randint(1, 9, log=True).to_dict()}) == (
+        "parameter 'n' was randint(1, 9) and is now randint(1, 9, log=True)")
+    # branches listed in another order are the same branches: the one that changed is named
+    reordered = at.Space({"m": at.choice({"rf": {}, "svm": {"C": at.loguniform(1e-3, 10)}}),
+                          "x": at.uniform(0, 1)}).to_dict()
+    assert space_change(spec(), reordered).startswith("parameter 'C' (in branch 'svm' of 'm') was")
+    assert space_change({"c": at.choice(["poke at 0x1000", "noop"]).to_dict()},  # a plain string is left alone
+                        {"c": at.choice(["poke at 0x2000", "noop"]).to_dict()}) is not None
     # a function's repr carries its address, which differs in every process; stored spaces had it
     stored = {"f": {"kind": "fixed", "value": "<function loss at 0x7f3a2c1e0d30>"}}
     assert space_change(stored, {"f": {"kind": "fixed", "value": "<function loss at 0x7f00000000aa>"}}) is None

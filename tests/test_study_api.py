@@ -4,8 +4,10 @@ import math
 import os
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 import autotune as at
 from autotune.errors import ConfigError, ObjectiveContractError, StorageError
@@ -234,6 +236,49 @@ def test_enqueued_configurations_are_checked_against_the_space(config, message):
     assert message in str(info.value)
 
 
+def test_objectives_of_every_callable_shape_are_accepted_and_seeds_up_to_2_32_run(sqlite_url):
+    import functools
+
+    def unpack(fn):  # a decorator: what is called is the wrapper, whatever fn's own parameters are
+        @functools.wraps(fn)
+        def objective(config, trial):
+            return fn(**config)
+        return objective
+
+    @unpack
+    def train(x, n, act):
+        return x ** 2 + n
+
+    class Callable:
+        def __call__(self, config, trial, extra=1):
+            return config["x"]
+
+    for objective in (train, Callable(), functools.partial(lambda config, trial, k: k, k=1.0),
+                      lambda *args: 1.0):
+        at.Study(name="shapes", space=SPACE, objective=objective)
+    result = make(name="top", objective=train, sampler="auto", seed=2**32 - 1, n_trials=3).run(storage=sqlite_url)
+    assert result.counts() == {"COMPLETE": 3}
+    with pytest.raises(ConfigError, match=r"`seed` must be an integer from 0 to 4294967295, but got -1"):
+        make(seed=-1)
+
+
+def test_a_multi_objective_study_takes_an_explicit_no_op_pruner():
+    import optuna
+
+    at.Study(name="mo", space={"x": at.uniform(0, 1)}, metric=["a", "b"], mode=["min", "max"],
+             objective=lambda c, t: {"a": 1, "b": 2}, pruner=optuna.pruners.NopPruner())
+    with pytest.raises(ConfigError, match="pruners compare one metric's reports"):
+        at.Study(name="mo", space={"x": at.uniform(0, 1)}, metric=["a", "b"], mode=["min", "max"],
+                 objective=lambda c, t: {"a": 1, "b": 2}, pruner=optuna.pruners.MedianPruner())
+
+
+def test_best_params_of_a_study_with_a_fixed_object_can_be_enqueued_again(sqlite_url):
+    space = {"x": at.uniform(0, 1), "act": at.fixed(math.tanh)}
+    at.Study(name="first", space=space, objective=lambda c, t: c["act"](c["x"]), n_trials=2).run(storage=sqlite_url)
+    best = at.load_study("first", storage=sqlite_url).best_params  # the fixed value read back as its repr
+    at.Study(name="second", space=space, objective=lambda c, t: c["act"](c["x"]), enqueue=[best])
+
+
 def test_an_enqueued_value_must_lie_on_a_float_step_and_match_a_fixed_value():
     from autotune.errors import SpaceError
 
@@ -321,6 +366,19 @@ def test_a_failing_constraints_function_stops_the_run(sqlite_url):
                      constraints=lambda m: m["nope"])
     with pytest.raises(ObjectiveContractError, match="the constraints function failed"):
         study.run(storage=sqlite_url)
+
+
+@pytest.mark.parametrize("constraints", [
+    lambda m: np.array([m["size"] - 2.0, m["loss"] - 50.0]),  # a numpy array, as a vectorised condition gives
+    lambda m: np.float32(m["size"] - 2.0),
+    lambda m: (torch.tensor(m["size"] - 2.0), 0),
+])
+def test_numpy_and_torch_constraint_values_are_numbers(sqlite_url, constraints):
+    study = at.Study(name="c", space={"x": at.uniform(0, 10)}, objective=_sized, n_trials=4, seed=0,
+                     sampler="random", constraints=constraints)
+    result = study.run(storage=sqlite_url)
+    assert result.counts() == {"COMPLETE": 4}
+    assert [t.feasible for t in result.trials] == [t.metrics["size"] <= 2.0 for t in result.trials]
 
 
 @pytest.mark.parametrize("constraints, shown", [

@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import random
-import re
 import socket
 import time
 import uuid
@@ -43,8 +42,9 @@ def mask_url(url: str) -> str:
     """The URL as it may be shown: the password replaced by ***."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL: shown as given, anything that looks like a password masked
-        return re.sub(r":[^:@/]*@", ":***@", str(url))
+    except Exception:  # not a URL: shown as given, but whatever precedes an '@' after a ':' may be a password
+        head, at, host = str(url).rpartition("@")
+        return f"{head.split(':', 1)[0]}:***@{host}" if at and ":" in head else str(url)
 
 
 def _password(url: str) -> str | None:
@@ -88,7 +88,9 @@ def _shown(domain: Any) -> str:
     if domain["kind"] == "conditional":
         return "choice({" + ", ".join(f"{k!r}: {{...}}" for k in rest.get("branches", {})) + "})"
     args = [repr(rest.pop(k)) for k in ("low", "high", "values", "value") if k in rest]
-    args += [f"{k}={v!r}" for k, v in rest.items() if v not in (None, False, 1)]  # the defaults left out
+    defaults = {"step": 1 if domain["kind"] == "randint" else None, "log": False, "by_index": True}
+    args += [f"{k}={v!r}" for k, v in rest.items()  # a default left out (compared by type too: True == 1)
+             if k not in defaults or type(v) is not type(defaults[k]) or v != defaults[k]]
     return f"{domain['kind']}({', '.join(args)})"
 
 
@@ -103,11 +105,11 @@ def _change(stored: dict[str, Any], declared: dict[str, Any], where: str) -> str
             return f"parameter '{key}'{where} is no longer declared"
         was, now = stored[key], declared[key]
         if was != now and was.get("kind") == now.get("kind") == "conditional":
-            if list(was["branches"]) != list(now["branches"]):
+            if set(was["branches"]) != set(now["branches"]):
                 return f"parameter '{key}'{where} had the branches {list(was['branches'])} and now has " \
                        f"{list(now['branches'])}"
             return next(_change(b, now["branches"][name], f" (in branch '{name}' of '{key}')")
-                        for name, b in was["branches"].items() if b != now["branches"][name])
+                        for name, b in was["branches"].items() if b != now["branches"][name])  # (names in any order)
         if was != now:
             return f"parameter '{key}'{where} was {_shown(was)} and is now {_shown(now)}"
     for key in declared:

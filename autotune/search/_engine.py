@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import math
-import numbers
 import signal
 import threading
 import time
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
-
-import numpy as np
 
 from autotune.backends import Backend, InProcessBackend, Job, ObjectiveRef
 from autotune.database import StudyDatabase
@@ -570,8 +567,9 @@ class Engine:
             self.db.release_owned(self.sid, self.driver)
             # a study this run created and an aborted first trial: nothing but its own queue is left (the enqueued
             # and warm-start configurations), and the study goes with it
-            if self.created and all(t.state == "WAITING" for t in self.db.all_trials(self.sid)):
-                self.db.delete_study(self.sid)
+            if (self.created and all(t.state == "WAITING" for t in self.db.all_trials(self.sid))
+                    and not self.db.other_drivers(self.sid, self.driver, self.study.stale_after)):
+                self.db.delete_study(self.sid)  # (a driver that joined meanwhile keeps the study and its queue)
         else:
             self.db.requeue_owned(self.sid, self.driver, requeue_reason)
 
@@ -590,15 +588,13 @@ CONSTRAINTS = "_constraints"  # kept in the trial's metrics, beside FEASIBLE
 def _constraint_values(raw: Any) -> list[float] | None:
     """A constraints function's result as a list of floats, or None where it is not one or more real numbers
     (a bool is refused: True would read as 1.0, infeasible, the opposite of what a condition means)."""
+    from autotune.objectives._contract import _as_real
+
+    if getattr(raw, "ndim", 0) == 1 and callable(getattr(raw, "tolist", None)):  # a numpy array or torch tensor
+        raw = raw.tolist()
     items = raw if isinstance(raw, (list, tuple)) else [raw]
-    if not items:
-        return None
-    values = []
-    for v in items:
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) or not math.isfinite(float(v)):
-            return None
-        values.append(float(v))
-    return values
+    values = [_as_real(v) for v in items]  # numpy and torch scalars too; never a bool
+    return values if values and all(v is not None and math.isfinite(v) for v in values) else None
 
 
 def _rung_value(inter: dict[int, float], n_metrics: int) -> list[float] | None:

@@ -19,11 +19,11 @@ from typing import Any
 from autotune.errors import SpaceError
 
 _PRIMITIVES = (type(None), bool, int, float, str)
-_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+(?=>)")  # as reprs end: <function f at 0x7f...>
 
 
 def strip_addresses(text: str) -> str:
-    """``text`` without memory addresses (`` at 0x7f...``)."""
+    """``text`` without the memory addresses of reprs such as ``<function f at 0x7f...>``."""
     return _ADDRESS.sub("", text)
 
 

@@ -183,7 +183,11 @@ def _domain_from_dict(d: dict[str, Any]) -> Domain:
 
 
 def _same(a: Any, b: Any) -> bool:
-    """Whether an enqueued value is the fixed one (an object without a meaningful == compares by identity)."""
+    """Whether an enqueued value is the fixed one: equal, or (an object's) as a stored configuration holds it."""
+    if Fixed(a).to_dict() == Fixed(b).to_dict():  # e.g. best_params read back from the database: a repr
+        return True
+    if isinstance(a, str) and a == Fixed(b).to_dict()["value"]:
+        return True
     try:
         return bool(a == b)
     except Exception:  # noqa: BLE001 - arrays and the like: same object or not
