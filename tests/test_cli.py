@@ -99,6 +99,9 @@ BAD_FILES = {
     "import_error": ("import not_a_module_anywhere\n", "failed to import (line 2): ModuleNotFoundError"),
     "string": ("study = at.Study(name='demo2', space={'x': at.uniform(0, 1)}, objective=lambda c, t: 'abc',"
                " n_trials=3)\n", "objective returned 'abc' (str); return a float or a dict holding 'loss'"),
+    "grid_instance": ("import optuna\nstudy = at.Study(name='demo2', space={'x': at.uniform(0, 1)}, objective=lambda"
+                      " c, t: 1.0, sampler=optuna.samplers.GridSampler({'x': [0.0, 1.0]}))\n",
+                      "pass sampler='grid' rather than an optuna GridSampler"),
     "metric_none": ("study = at.Study(name='demo2', space={'x': at.uniform(0, 1)}, objective=lambda c, t: 1.0,"
                     " metric=None)\n", "`metric` must be a name or a list of distinct names, but got None."),
     "signature": ("def objective(trial):\n    return 1.0\n"

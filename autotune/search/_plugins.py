@@ -39,6 +39,10 @@ def check_sampler(spec: Any) -> None:
     if not isinstance(spec, optuna.samplers.BaseSampler):
         raise ConfigError(f"sampler must be a name ({', '.join(SAMPLERS)}) or an optuna.samplers.BaseSampler, but "
                           f"got {spec!r}.")
+    if isinstance(spec, optuna.samplers.GridSampler):  # its own grid could leave the space, or run out mid-study
+        raise ConfigError("pass sampler='grid' rather than an optuna GridSampler: autotune builds the grid from the "
+                          "space (every choice, and every step of a stepped range) and stops when it is covered; "
+                          "to search a few values of a parameter, declare it as at.choice([...]).")
 
 
 def check_pruner(spec: Any) -> None:
