@@ -363,7 +363,7 @@ def main() -> None:
 
     best_seen = {q: min(lowest(r[3]) for r in results if r[0] == q) for q in args.problems}
     scores: dict[str, dict[int, list[float]]] = {t: {b: [] for b in BUDGETS} for t in args.tuners}
-    per_problem: dict[str, dict[str, float]] = {}
+    per_problem: dict[int, dict[str, dict[str, float]]] = {b: {} for b in BUDGETS}  # budget -> problem -> tuner
     seconds: dict[str, float] = {t: 0.0 for t in args.tuners}
     paired: dict[str, dict[int, dict[tuple, float]]] = {t: {b: {} for b in BUDGETS} for t in args.tuners}
     for q, tuner, seed, losses, secs in results:
@@ -375,16 +375,17 @@ def main() -> None:
             s = 100.0 * (medians[q] - min(at_budget(losses, b))) / span if span > 0 else 100.0
             scores[tuner][b].append(s)
             paired[tuner][b][(q, seed)] = s
-            if b == 32:
-                per_problem.setdefault(q, {}).setdefault(tuner, 0.0)
-                per_problem[q][tuner] += s / args.seeds
+            per_problem[b].setdefault(q, {}).setdefault(tuner, 0.0)
+            per_problem[b][q][tuner] += s / args.seeds
     table = {t: {b: statistics.mean(v) for b, v in scores[t].items()} for t in args.tuners}
-    families: dict[str, dict[str, float]] = {}
-    for p in PROBLEMS:
-        if p.name in per_problem:
-            for t in args.tuners:
-                families.setdefault(p.family, {}).setdefault(t, []).append(per_problem[p.name][t])
-    families = {f: {t: statistics.mean(v) for t, v in d.items()} for f, d in families.items()}
+    families: dict[int, dict[str, dict[str, float]]] = {}  # budget -> family -> tuner
+    for b in BUDGETS:
+        by_family: dict[str, dict[str, list[float]]] = {}
+        for p in PROBLEMS:
+            if p.name in per_problem[b]:
+                for t in args.tuners:
+                    by_family.setdefault(p.family, {}).setdefault(t, []).append(per_problem[b][p.name][t])
+        families[b] = {f: {t: statistics.mean(v) for t, v in d.items()} for f, d in by_family.items()}
     print(f"mean score (0 = median random evaluation, 100 = optimum) over {len(args.problems)} problems x "
           f"{args.seeds} seeds")
     print(f"{'tuner':20s} " + " ".join(f"{'b=' + str(b):>8s}" for b in BUDGETS) + "   CPU s")
@@ -400,15 +401,18 @@ def main() -> None:
             d = [paired[lead][b][k] - paired[t][b][k] for k in paired[lead][b]]
             gaps[t][b] = (statistics.mean(d), statistics.stdev(d) / math.sqrt(len(d)) if len(d) > 1 else math.nan)
         print(f"  vs {t:20s} " + "  ".join(f"b={b}: {m:+5.1f} +- {se:3.1f}" for b, (m, se) in gaps[t].items()))
-    print("\nscore at b=32 by problem family")
-    print(f"{'family':12s} " + " ".join(f"{t[:14]:>15s}" for t in args.tuners))
-    for f, d in families.items():
-        print(f"{f:12s} " + " ".join(f"{d[t]:15.1f}" for t in args.tuners))
-    print("\nscore at b=32 by problem")
-    for q, d in per_problem.items():
-        print(f"{q:18s} " + " ".join(f"{d[t]:7.1f}" for t in args.tuners))
+    for b in BUDGETS:
+        print(f"\nscore at b={b} by problem family, and the lead minus the best peer there")
+        print(f"{'family':12s} " + " ".join(f"{t[:14]:>15s}" for t in args.tuners) + "   lead-best")
+        for f, d in families[b].items():
+            peer = max(d[t] for t in args.tuners[1:]) if len(args.tuners) > 1 else d[lead]
+            print(f"{f:12s} " + " ".join(f"{d[t]:15.1f}" for t in args.tuners) + f"   {d[lead] - peer:+9.1f}")
+    for b in BUDGETS:
+        print(f"\nscore at b={b} by problem")
+        for q, d in per_problem[b].items():
+            print(f"{q:18s} " + " ".join(f"{d[t]:7.1f}" for t in args.tuners))
     with open(args.out + ".json", "w") as fh:
-        json.dump({"budgets": BUDGETS, "table": table, "families": families, "per_problem_b32": per_problem,
+        json.dump({"budgets": BUDGETS, "table": table, "families": families, "per_problem": per_problem,
                    "seconds": seconds, "seeds": args.seeds, "problems": args.problems,
                    "paired_differences": {t: {b: {"mean": m, "stderr": se} for b, (m, se) in g.items()}
                                           for t, g in gaps.items()}}, fh, indent=1)
