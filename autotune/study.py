@@ -127,7 +127,7 @@ class Study:
             raise ConfigError(f"`mode` must be 'min' or 'max' for each metric {metrics}, but got {mode!r}.")
         check_sampler(sampler)
         check_pruner(pruner)
-        if len(metrics) > 1 and sampler == "cmaes":
+        if len(metrics) > 1 and (sampler == "cmaes" or type(sampler).__name__ == "CmaEsSampler"):
             raise ConfigError(f"the cmaes sampler optimises one metric, but this study has {len(metrics)} "
                               f"({', '.join(metrics)}); use auto, tpe, nsga2 or random.")
         if backend not in BACKENDS:

@@ -112,6 +112,10 @@ BAD_FILES = {
     "cmaes_multi": ("study = at.Study(name='demo2', space={'x': at.uniform(0, 1)}, objective=lambda c, t: {'a': 1,"
                     " 'b': 2}, metric=['a', 'b'], mode=['min', 'min'], sampler='cmaes')\n",
                     "the cmaes sampler optimises one metric, but this study has 2 (a, b)"),
+    "cmaes_instance_multi": ("import optuna\nstudy = at.Study(name='demo2', space={'x': at.uniform(0, 1)}, "
+                             "objective=lambda c, t: {'a': 1, 'b': 2}, metric=['a', 'b'], mode=['min', 'min'], "
+                             "sampler=optuna.samplers.CmaEsSampler())\n",
+                             "the cmaes sampler optimises one metric, but this study has 2 (a, b)"),
     "pruner_multi": ("study = at.Study(name='demo2', space={'x': at.uniform(0, 1)}, objective=lambda c, t: {'a': 1,"
                      " 'b': 2}, metric=['a', 'b'], mode=['min', 'min'], pruner='median')\n",
                      "pruners compare one metric's reports, but this study has 2 (a, b); use pruner='none'"),

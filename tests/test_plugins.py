@@ -314,3 +314,21 @@ def test_a_gp_repeat_is_echoed_back_to_the_gp_which_then_proposes_a_new_point_it
     with_echoes = sum(by_the_gp(3, seed) for seed in range(3))
     without = sum(by_the_gp(0, seed) for seed in range(3))
     assert with_echoes >= without + 6, (with_echoes, without)  # 21 against 12 when written
+
+
+def test_a_sampler_object_proposing_outside_the_space_stops_the_run_and_changes_nothing(sqlite_url):
+    import optuna
+
+    from autotune.errors import ConfigError
+    from tests.conftest import dump
+
+    at.Study(name="other", space={"x": at.uniform(-5, 5)}, objective=lambda c, t: c["x"], n_trials=2,
+             sampler="random").run(storage=sqlite_url)
+    before = dump(sqlite_url)
+    fixed = optuna.samplers.PartialFixedSampler({"x": 100.0}, optuna.samplers.RandomSampler(seed=0))
+    study = at.Study(name="fixed", space={"x": at.uniform(-5, 5)}, objective=lambda c, t: c["x"], n_trials=2,
+                     sampler=fixed)
+    with pytest.raises(ConfigError, match=r"the sampler PartialFixedSampler proposed a configuration: 'x' = 100.0 is "
+                                          r"outside its domain uniform\(-5.0, 5.0\); a sampler object must keep"):
+        study.run(storage=sqlite_url)
+    assert dump(sqlite_url) == before

@@ -297,6 +297,8 @@ class Engine:
         for _ in range(self.n_trials if grid else 1):
             otrial = self.ostudy.ask()
             params, config = self.study.space.sample(otrial)
+            if not isinstance(self.study.sampler, str):  # a sampler object may propose what the space excludes
+                self._check_proposal(otrial, config)
             fallback = getattr(self.sampler, "fallback", None)  # a sampler that handed this ask to another says so
             origin = f"{self.sampler_name}>{fallback}" if fallback else self.sampler_name
             number, self.snapshot = self.db.claim_new(self.sid, self.driver, self.n_trials, params, origin,
@@ -310,6 +312,18 @@ class Engine:
                 continue
             return self._job(number, otrial, config, origin, False, 0)
         return None
+
+    def _check_proposal(self, otrial, config: dict[str, Any]) -> None:
+        from optuna.trial import TrialState
+
+        from autotune.errors import ConfigError, SpaceError
+
+        try:
+            self.study.space.check_config(config, "configuration")
+        except SpaceError as exc:
+            self.ostudy.tell(otrial, state=TrialState.FAIL)
+            raise ConfigError(f"the sampler {self.sampler_name} proposed a {str(exc).rstrip('.')}; a sampler object "
+                              "must keep to the study's space (give fixed values inside their domains).") from None
 
     def _job(self, number: int, otrial, config, origin: str, queued: bool, attempt: int) -> Job:
         self.known.add(number)
