@@ -69,6 +69,15 @@ def _check_signature(objective: Callable) -> None:
                           "objective(trial) reads its parameters from config instead).") from None
 
 
+def _is_optuna(obj: Any, module: str, name: str) -> bool:
+    """Whether ``obj`` is an instance of ``optuna.<module>.<name>`` (names need no optuna import)."""
+    if isinstance(obj, str) or obj is None:
+        return False
+    import optuna
+
+    return isinstance(obj, getattr(getattr(optuna, module), name))
+
+
 def _check_int(name: str, value: Any, low: int, allow_none: bool = False) -> int | None:
     if value is None and allow_none:
         return None
@@ -127,7 +136,7 @@ class Study:
             raise ConfigError(f"`mode` must be 'min' or 'max' for each metric {metrics}, but got {mode!r}.")
         check_sampler(sampler)
         check_pruner(pruner)
-        if len(metrics) > 1 and (sampler == "cmaes" or type(sampler).__name__ == "CmaEsSampler"):
+        if len(metrics) > 1 and (sampler == "cmaes" or _is_optuna(sampler, "samplers", "CmaEsSampler")):
             raise ConfigError(f"the cmaes sampler optimises one metric, but this study has {len(metrics)} "
                               f"({', '.join(metrics)}); use auto, tpe, nsga2 or random.")
         if backend not in BACKENDS:
@@ -147,7 +156,7 @@ class Study:
         self.sampler, self.pruner = sampler, pruner
         self.n_trials = _check_int("n_trials", n_trials, 1, allow_none=True)
         check_halving(pruner, len(metrics), self.n_trials, at_run=False)
-        if len(metrics) > 1 and pruner not in ("none", None) and type(pruner).__name__ != "NopPruner":
+        if len(metrics) > 1 and pruner not in ("none", None) and not _is_optuna(pruner, "pruners", "NopPruner"):
             raise ConfigError(f"pruners compare one metric's reports, but this study has {len(metrics)} "
                               f"({', '.join(metrics)}); use pruner='none' for a multi-objective study.")
         self.timeout = parse_duration(timeout)
