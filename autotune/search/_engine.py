@@ -22,7 +22,7 @@ from autotune.database._artifacts import FsspecArtifactStore, sha256
 from autotune.database._database import FEASIBLE, FINISHED, feasible
 from autotune.errors import ObjectiveContractError, StorageError
 from autotune.objectives import Outcome, _checkpoints
-from autotune.objectives._contract import PAUSE, PAUSED
+from autotune.objectives._contract import PAUSE, PAUSED, _as_real
 from autotune.search._halving import HalvingPruner, plan
 from autotune.search._history import Latest, LatestOnly
 from autotune.search._plugins import make_pruner, make_sampler
@@ -602,8 +602,6 @@ CONSTRAINTS = "_constraints"  # kept in the trial's metrics, beside FEASIBLE
 def _constraint_values(raw: Any) -> list[float] | None:
     """A constraints function's result as a list of floats, or None where it is not one or more real numbers
     (a bool is refused: True would read as 1.0, infeasible, the opposite of what a condition means)."""
-    from autotune.objectives._contract import _as_real
-
     if getattr(raw, "ndim", 0) == 1 and callable(getattr(raw, "tolist", None)):  # a numpy array or torch tensor
         raw = raw.tolist()
     items = raw if isinstance(raw, (list, tuple)) else [raw]

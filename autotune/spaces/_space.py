@@ -183,10 +183,9 @@ def _domain_from_dict(d: dict[str, Any]) -> Domain:
 
 
 def _same(a: Any, b: Any) -> bool:
-    """Whether an enqueued value is the fixed one: equal, or (an object's) as a stored configuration holds it."""
-    if Fixed(a).to_dict() == Fixed(b).to_dict():  # e.g. best_params read back from the database: a repr
-        return True
-    if isinstance(a, str) and a == Fixed(b).to_dict()["value"]:
+    """Whether an enqueued value is the fixed one: equal, or described alike (an object as a stored configuration
+    holds it: its repr, e.g. in best_params read back from the database)."""
+    if Fixed(a).to_dict() == Fixed(b).to_dict():
         return True
     try:
         return bool(a == b)
