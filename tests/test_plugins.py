@@ -316,6 +316,44 @@ def test_a_gp_repeat_is_echoed_back_to_the_gp_which_then_proposes_a_new_point_it
     assert with_echoes >= without + 6, (with_echoes, without)  # 21 against 12 when written
 
 
+@pytest.mark.parametrize("direction", ["minimize", "maximize"])
+def test_auto_asks_the_unwarped_gp_once_the_best_value_has_stalled(direction):
+    import optuna
+
+    from autotune.search._auto import AutoGPSampler
+
+    sign = 1.0 if direction == "minimize" else -1.0
+    dist = {"x": optuna.distributions.FloatDistribution(0, 1)}
+
+    def stalled(values: list[float], number: int) -> bool:
+        study = optuna.create_study(direction=direction)
+        for i, v in enumerate(values):
+            study.add_trial(optuna.trial.create_trial(params={"x": i / 100}, distributions=dist, value=sign * v))
+        return AutoGPSampler(seed=0, n_startup_trials=4)._stalled(study, optuna.trial.FixedTrial({}, number))
+
+    start = [5.0, 3.0, 4.0, 6.0, 2.0, 7.0, 3.5, 4.5, 5.5, 2.5]  # the first ten: median 4.25
+    # the best (1.0) is 3.25 below that median; the last 8 trials moved it by 0.02, within 1% of 3.25 (0.0325)
+    flat = start + [1.02, 1.5, 1.7, 1.0, 1.6, 1.8] + [1.2] * 8
+    assert stalled(flat, 24)
+    assert not stalled(flat, 25)  # only every third trial, by number
+    assert not stalled(flat[:15], 24)  # fewer than 16 finished trials
+    moving = start + [1.5, 1.5, 1.7, 1.5, 1.6, 1.8] + [1.2] * 7 + [1.0]  # 1.2 -> 1.0: 6% of the lead
+    assert not stalled(moving, 24)
+    assert not stalled([3.0] * 24, 24)  # no lead at all: nothing to stall on
+
+
+def test_a_stalled_auto_study_takes_every_third_trial_from_the_unwarped_gp(sqlite_url):
+    # a loss in steps of 0.05: once the GP has found the best step the best value cannot move, and the rule fires
+    def steps(config, trial):
+        return round(abs(config["x"] - 0.3) * 20) / 20
+
+    result = at.Study(name="s", space={"x": at.uniform(0, 1)}, objective=steps, n_trials=28, seed=0).run(
+        storage=sqlite_url)
+    second = [t.number for t in result.trials if t.origin == "auto:gp>plain-gp"]
+    assert second and all(n % 3 == 0 and n >= 16 for n in second), second
+    assert result.best_value == 0.0
+
+
 def test_a_sampler_object_proposing_outside_the_space_stops_the_run_and_changes_nothing(sqlite_url):
     import optuna
 
