@@ -325,21 +325,30 @@ def test_auto_asks_the_unwarped_gp_once_the_best_value_has_stalled(direction):
     sign = 1.0 if direction == "minimize" else -1.0
     dist = {"x": optuna.distributions.FloatDistribution(0, 1)}
 
-    def stalled(values: list[float], number: int) -> bool:
+    def stalled(values: list[float], number: int, tolerance: float = 0.01, infeasible=()) -> bool:
         study = optuna.create_study(direction=direction)
         for i, v in enumerate(values):
-            study.add_trial(optuna.trial.create_trial(params={"x": i / 100}, distributions=dist, value=sign * v))
-        return AutoGPSampler(seed=0, n_startup_trials=4)._stalled(study, optuna.trial.FixedTrial({}, number))
+            attrs = {"constraints": [1.0 if i in infeasible else 0.0]}
+            study.add_trial(optuna.trial.create_trial(params={"x": i / 100}, distributions=dist, value=sign * v,
+                                                      system_attrs=attrs))
+        sampler = AutoGPSampler(seed=0, n_startup_trials=4, stall_tolerance=tolerance,
+                                constraints_func=(lambda t: [0.0]) if infeasible else None)
+        return sampler._stalled(study, optuna.trial.FixedTrial({}, number))
 
     start = [5.0, 3.0, 4.0, 6.0, 2.0, 7.0, 3.5, 4.5, 5.5, 2.5]  # the first ten: median 4.25
     # the best (1.0) is 3.25 below that median; the last 8 trials moved it by 0.02, within 1% of 3.25 (0.0325)
-    flat = start + [1.02, 1.5, 1.7, 1.0, 1.6, 1.8] + [1.2] * 8
+    flat = start + [1.5, 1.02, 1.7, 1.6, 1.8, 1.9] + [1.2] * 3 + [1.0] + [1.2] * 4
     assert stalled(flat, 24)
     assert not stalled(flat, 25)  # only every third trial, by number
+    assert not stalled(flat, 24, tolerance=0.005)  # 0.02 is more than 0.5% of 3.25
     assert not stalled(flat[:15], 24)  # fewer than 16 finished trials
-    moving = start + [1.5, 1.5, 1.7, 1.5, 1.6, 1.8] + [1.2] * 7 + [1.0]  # 1.2 -> 1.0: 6% of the lead
+    moving = start + [1.5, 1.05, 1.7, 1.6, 1.8, 1.9] + [1.2] * 7 + [1.0]  # 1.05 -> 1.0: 1.5% of the lead
     assert not stalled(moving, 24)
     assert not stalled([3.0] * 24, 24)  # no lead at all: nothing to stall on
+    # an infeasible trial's low value is not the best: without it, 1.02 -> 1.0 in the window is still a stall, and
+    # with it counted, the window's 0.5 would be a large move
+    assert stalled(flat[:20] + [0.5] + flat[21:], 24, infeasible={20})
+    assert not stalled(flat[:20] + [0.5] + flat[21:], 24)
 
 
 def test_a_stalled_auto_study_takes_every_third_trial_from_the_unwarped_gp(sqlite_url):
@@ -352,6 +361,15 @@ def test_a_stalled_auto_study_takes_every_third_trial_from_the_unwarped_gp(sqlit
     second = [t.number for t in result.trials if t.origin == "auto:gp>plain-gp"]
     assert second and all(n % 3 == 0 and n >= 16 for n in second), second
     assert result.best_value == 0.0
+    import optuna
+
+    from autotune.search._auto import _GPView, warp
+
+    ostudy = result.to_optuna()
+    raw = [t.value for t in ostudy.trials]
+    done = optuna.trial.TrialState.COMPLETE
+    assert [t.value for t in _GPView(ostudy, warped=False)._get_trials(states=(done,))] == raw  # the second GP's
+    assert [t.value for t in _GPView(ostudy)._get_trials(states=(done,))] == pytest.approx(list(warp(np.array(raw))))
 
 
 def test_a_sampler_object_proposing_outside_the_space_stops_the_run_and_changes_nothing(sqlite_url):

@@ -140,6 +140,7 @@ class AutoGPSampler(BaseSampler):
         self._plain_gp = GPSampler(seed=shifted(3), n_startup_trials=n_startup_trials,
                                    warn_independent_sampling=False, constraints_func=constraints_func)
         self._stall_window, self._stall_tolerance, self._second_opinion_every = stall_window, stall_tolerance, every
+        self._constrained = constraints_func is not None
         self._retries = retries
         self._max_echoes = echoes  # GP re-asks per trial before TPE and random search take over
         self._echoes: dict[int, int] = {}  # finished trial number -> copies of it the GP has been shown so far
@@ -162,7 +163,7 @@ class AutoGPSampler(BaseSampler):
         random_start = not params
         # a second opinion, from the GP on the unwarped values. The warped GP was asked all the same: it starts each
         # fit from its previous kernel parameters and draws from its own generator, so skipping it here would
-        # change its later proposals from those measured in benchmarks/RESULTS.md
+        # change its later proposals from those measured in benchmarks/RESULTS.md (eleventh session)
         if params and self._stalled(study, trial):
             self.fallback = "plain-gp"
             params = self._plain_gp.sample_relative(_GPView(study, self._echoes, warped=False), trial,
@@ -182,6 +183,7 @@ class AutoGPSampler(BaseSampler):
                 # show the GP the repeated trial once more, as if it had been run again with the same result, and
                 # ask again: its uncertainty there shrinks, so its next proposal moves on
                 echoed += 1
+                self.fallback = None  # the warped GP proposes again, whichever GP was asked first
                 self._echoes[twin.number] = self._echoes.get(twin.number, 0) + 1
                 params = self._gp.sample_relative(_GPView(study, self._echoes), trial, search_space) or params
             elif not random_start and not tried_tpe:
@@ -197,12 +199,16 @@ class AutoGPSampler(BaseSampler):
 
         The lead is how far the best value lies below the median of the study's first ten finished trials (mostly
         its random start: what a random configuration scores). Stalled means the last ``stall_window`` finished
-        trials improved the best by at most ``stall_tolerance`` of it; then every ``every``-th trial (by number, so
-        that a resumed study decides as the first run did) is proposed by the unwarped GP.
+        trials improved the best by at most ``stall_tolerance`` of it; then every ``every``-th trial (by its number
+        in the sampler's study) is proposed by the unwarped GP. It needs ``2 * stall_window`` finished trials, 16 by
+        default, so studies of 16 trials or fewer never use it. Trials that break the study's constraints do not
+        count, as they do not for the best value.
         """
         if len(study.directions) != 1 or trial.number % self._second_opinion_every:
             return False
         done = sorted(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)), key=lambda t: t.number)
+        if self._constrained:
+            done = [t for t in done if all(c <= 0 for c in t.system_attrs.get("constraints") or ())]
         window = self._stall_window
         if len(done) < 2 * window:
             return False

@@ -12,8 +12,9 @@ A sampler is anything implementing Optuna's ``BaseSampler`` (three methods); a p
     (4 to 10 trials) so that small budgets keep most of their trials for the model, and a proposal that repeats a
     known configuration asked again, of the GP and then of TPE and random search (``_auto.AutoGPSampler``): on
     integer and categorical spaces the GP's optimum often rounds to a point already evaluated; and once the best
-    value has stalled (moved by at most 1% of its lead over a random configuration in eight finished trials), every
-    third trial from a second GP fitted to the unwarped values, which explores where the warped one is sure;
+    value has stalled (moved by at most 1% of its lead over a random configuration in eight finished trials, with
+    at least 16 finished), every third trial from a second GP fitted to the unwarped values, which explores where
+    the warped one is sure;
   * everything else (conditional spaces, larger budgets or spaces, several objectives, parallel trials): TPE,
     cheap per trial, native to conditional spaces, and with a constant liar for parallel asks.
 """
