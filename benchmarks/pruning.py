@@ -3,9 +3,10 @@ and budget), in one run, for several seeds: total training steps (boosting round
 best score.
 
 A single seed says little at these budgets: pruning changes what the sampler learns, so the two studies walk
-different paths, and the unpruned best alone moves by 20% (LightGBM) and several-fold (MLP) between seeds. The
-figures that count are the totals over the seeds: the steps ratio of the summed steps, the difference of the mean
-best, and the standard error of the per-seed differences.
+different paths, and the unpruned best alone moves by 20% (LightGBM's log-loss) and several-fold (the MLP's
+validation loss; its accuracy by a few points) between seeds. The figures that count are the totals over the
+seeds: the steps ratio of the summed steps, the difference of the mean best, and the standard error of the
+per-seed differences.
 
 Then, to compare pruners without rerunning the training, each pruner is replayed over the learning curves the
 unpruned studies recorded: the trials in their order, each reporting its recorded values until the pruner stops
@@ -16,7 +17,8 @@ learns from pruned trials), so it isolates what the pruner's decisions cost and 
     python benchmarks/pruning.py [--seeds 20] [--curves FILE] [--only torch|lightgbm]   # 13 minutes at 20 seeds
     python benchmarks/pruning.py --only torch --pruner "HalvingPruner(reduction_factor=3)" --trials 24 --again
     python benchmarks/pruning.py --replay FILE                   # the replays alone, from recorded curves
-    python benchmarks/pruning.py --replay benchmarks/pruning_curves.jsonl   # the curves of the 20-seed run
+    python benchmarks/pruning.py --replay benchmarks/pruning_curves.jsonl   # the seventh session's curves (MLP: loss)
+    python benchmarks/pruning.py --only torch --mlp-metric val_loss --sampler random   # the MLP on its loss, random
 """
 
 from __future__ import annotations
@@ -65,6 +67,18 @@ def _hyperband_halving():
     return optuna.pruners.HyperbandPruner(reduction_factor=2)
 
 
+def _with_metric(study, example, metric: str):
+    """The MLP example's study with another metric (its objective rebuilt as the example builds it)."""
+    import autotune as at
+    from autotune.objectives.torch import torch_objective
+
+    objective = torch_objective(example.make_model, example.train, example.valid, epochs=10, metric=metric,
+                                lr_schedule="cosine")
+    return at.Study(name=f"{study.name}_{metric}", space=study.space, objective=objective, metric=metric,
+                    mode="min" if metric == "val_loss" else "max", sampler=study.sampler, pruner=study.pruner,
+                    n_trials=study.n_trials, seed=study.seed)
+
+
 def print_replays(runs, mode: str) -> None:
     """Replay pruners over the recorded unpruned studies (``autotune pruning`` does it for one study): the reports
     each would have spent out of those recorded, summed over the studies, and the mean best it would have kept."""
@@ -92,7 +106,7 @@ def print_replays(runs, mode: str) -> None:
     for label, _ in candidates:
         if len(bests.get(label, [])) != len(runs):
             continue  # halving from a rung some curves do not reach
-        worse = 100 * sign * (statistics.mean(bests[label]) - b0) / abs(b0)
+        worse = 100 * sign * (statistics.mean(bests[label]) - b0) / abs(b0) + 0.0  # no -0.00 when maximising
         print(f"    {label:24s} steps {spent[label] / recorded:5.2f}   mean best {worse:+6.2f}%   best trial kept in "
               f"{kept[label]} of {len(runs)}")
 
@@ -124,6 +138,10 @@ def main() -> None:
     ap.add_argument("--pruner", help="the pruned arm's pruner instead of the example's: a pruner name or a Python "
                                      "expression over autotune.search, e.g. 'HalvingPruner(cohort=10)'")
     ap.add_argument("--trials", type=int, help="the budget instead of the example's (both arms)")
+    ap.add_argument("--sampler", help="the sampler instead of the example's (both arms), e.g. random or qmc")
+    ap.add_argument("--mlp-metric", choices=["accuracy", "val_loss"],
+                    help="the MLP study's metric instead of the example's: val_loss (min) is how the seventh to "
+                         "eleventh sessions ran it")
     ap.add_argument("--again", action="store_true",
                     help="also run each unpruned study a second time (same seed): how far two unpruned runs differ "
                          "(parallel trials finish in a different order, so the sampler can walk another path)")
@@ -142,12 +160,16 @@ def main() -> None:
         os.chdir(tmp)  # torch checkpoints go under ./.autotune
         for kind, study, unit in cases:
             study = copy.copy(study)
+            if kind == "torch" and args.mlp_metric not in (None, study.metrics[0]):
+                study = _with_metric(study, torch_mlp_digits, args.mlp_metric)
             if args.pruner:
                 import autotune.search
 
                 study.pruner = eval(args.pruner, vars(autotune.search)) if "(" in args.pruner else args.pruner
             if args.trials:
                 study.n_trials = args.trials
+            if args.sampler:
+                study.sampler = args.sampler
             sign = 1.0 if study.modes[0] == "min" else -1.0
             print(f"{study.name}: {study.n_trials} trials, {study.sampler}, pruner {study.pruner!r} against none, "
                   f"metric {study.metrics[0]} ({study.modes[0]})")
@@ -166,10 +188,10 @@ def main() -> None:
                         {"number": t.number, "value": t.value, "params": t.params,
                          "curve": [v for _, v in sorted(t.intermediate)]} for t in trials]}) + "\n")
                 print(f"  {seed:4d}  {s0:12d} {s1:14d}  {s1 / s0:5.2f}  {w0:8.1f}s {w1:6.1f}s  {k:6d} of "
-                      f"{study.n_trials:<4d} {b0:10.5f}  {b1:11.5f}  {100 * sign * (b1 - b0) / abs(b0):+9.2f}%")
+                      f"{study.n_trials:<4d} {b0:10.5f}  {b1:11.5f}  {100 * sign * (b1 - b0) / abs(b0) + 0.0:+9.2f}%")
             s0, s1, w0, w1 = (sum(r[i] for r in rows) for i in range(4))
             b0, b1 = (statistics.mean(r[i] for r in rows) for i in (4, 5))
-            worse = 100 * sign * (b1 - b0) / abs(b0)
+            worse = 100 * sign * (b1 - b0) / abs(b0) + 0.0
             print(f"  total {s0:11d} {s1:14d}  {s1 / s0:5.2f}  {w0:8.1f}s {w1:6.1f}s  {'':13s}"
                   f"{b0:10.5f}  {b1:11.5f}  {worse:+9.2f}%   (mean best; + is worse)")
             diffs = [100 * sign * (r[5] - r[4]) / abs(r[4]) for r in rows]
