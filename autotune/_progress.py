@@ -31,8 +31,9 @@ class Progress:
         total = f"/{self.total}" if self.total else ""
         eta = ""
         if self.total and self.done_here:
+            # seconds of wall time per finished trial, with the trials running side by side as they do
             rate = (time.monotonic() - self.t0) / self.done_here
-            eta = f" | ETA {_fmt(rate * max(0, self.total - done) / max(1, engine.parallelism))}"
+            eta = f" | ETA {_fmt(rate * max(0, self.total - done))}"
         return (f"[{self.name}] {done}{total} done | {self._best(engine)} | running {len(engine.jobs)}"
                 f" | {_fmt(time.monotonic() - self.t0)}{eta}")
 

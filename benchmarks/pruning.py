@@ -68,15 +68,16 @@ def _hyperband_halving():
 
 
 def _with_metric(study, example, metric: str):
-    """The MLP example's study with another metric (its objective rebuilt as the example builds it)."""
-    import autotune as at
+    """The MLP example's study with another metric: its objective rebuilt as examples/torch_mlp_digits.py builds
+    it (keep the two in step), everything else the example's."""
     from autotune.objectives.torch import torch_objective
 
-    objective = torch_objective(example.make_model, example.train, example.valid, epochs=10, metric=metric,
-                                lr_schedule="cosine")
-    return at.Study(name=f"{study.name}_{metric}", space=study.space, objective=objective, metric=metric,
-                    mode="min" if metric == "val_loss" else "max", sampler=study.sampler, pruner=study.pruner,
-                    n_trials=study.n_trials, seed=study.seed)
+    study = copy.copy(study)
+    study.objective = torch_objective(example.make_model, example.train, example.valid, epochs=10, metric=metric,
+                                      lr_schedule="cosine")
+    study.metrics, study.modes = [metric], ["min" if metric == "val_loss" else "max"]
+    study.name = f"{study.name}_{metric}"
+    return study
 
 
 def print_replays(runs, mode: str) -> None:
@@ -106,8 +107,8 @@ def print_replays(runs, mode: str) -> None:
     for label, _ in candidates:
         if len(bests.get(label, [])) != len(runs):
             continue  # halving from a rung some curves do not reach
-        worse = 100 * sign * (statistics.mean(bests[label]) - b0) / abs(b0) + 0.0  # no -0.00 when maximising
-        print(f"    {label:24s} steps {spent[label] / recorded:5.2f}   mean best {worse:+6.2f}%   best trial kept in "
+        worse = 100 * sign * (statistics.mean(bests[label]) - b0) / abs(b0)
+        print(f"    {label:24s} steps {spent[label] / recorded:5.2f}   mean best {worse:+z6.2f}%   best trial kept in "
               f"{kept[label]} of {len(runs)}")
 
 
@@ -137,11 +138,12 @@ def main() -> None:
     ap.add_argument("--only", choices=["lightgbm", "torch"], help="run one of the two examples")
     ap.add_argument("--pruner", help="the pruned arm's pruner instead of the example's: a pruner name or a Python "
                                      "expression over autotune.search, e.g. 'HalvingPruner(cohort=10)'")
-    ap.add_argument("--trials", type=int, help="the budget instead of the example's (both arms)")
-    ap.add_argument("--sampler", help="the sampler instead of the example's (both arms), e.g. random or qmc")
+    ap.add_argument("--trials", type=int, help="the budget instead of the examples' (both arms of each example run)")
+    ap.add_argument("--sampler", help="a sampler name instead of the examples' (both arms of each example run), "
+                                      "e.g. random or qmc")
     ap.add_argument("--mlp-metric", choices=["accuracy", "val_loss"],
-                    help="the MLP study's metric instead of the example's: val_loss (min) is how the seventh to "
-                         "eleventh sessions ran it")
+                    help="the MLP study's metric instead of the example's: val_loss (min) is how every session "
+                         "before the twelfth ran it")
     ap.add_argument("--again", action="store_true",
                     help="also run each unpruned study a second time (same seed): how far two unpruned runs differ "
                          "(parallel trials finish in a different order, so the sampler can walk another path)")
@@ -188,22 +190,22 @@ def main() -> None:
                         {"number": t.number, "value": t.value, "params": t.params,
                          "curve": [v for _, v in sorted(t.intermediate)]} for t in trials]}) + "\n")
                 print(f"  {seed:4d}  {s0:12d} {s1:14d}  {s1 / s0:5.2f}  {w0:8.1f}s {w1:6.1f}s  {k:6d} of "
-                      f"{study.n_trials:<4d} {b0:10.5f}  {b1:11.5f}  {100 * sign * (b1 - b0) / abs(b0) + 0.0:+9.2f}%")
+                      f"{study.n_trials:<4d} {b0:10.5f}  {b1:11.5f}  {100 * sign * (b1 - b0) / abs(b0):+z9.2f}%")
             s0, s1, w0, w1 = (sum(r[i] for r in rows) for i in range(4))
             b0, b1 = (statistics.mean(r[i] for r in rows) for i in (4, 5))
-            worse = 100 * sign * (b1 - b0) / abs(b0) + 0.0
+            worse = 100 * sign * (b1 - b0) / abs(b0)
             print(f"  total {s0:11d} {s1:14d}  {s1 / s0:5.2f}  {w0:8.1f}s {w1:6.1f}s  {'':13s}"
-                  f"{b0:10.5f}  {b1:11.5f}  {worse:+9.2f}%   (mean best; + is worse)")
+                  f"{b0:10.5f}  {b1:11.5f}  {worse:+z9.2f}%   (mean best; + is worse)")
             diffs = [100 * sign * (r[5] - r[4]) / abs(r[4]) for r in rows]
             stderr = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else float("nan")
             print(f"  => steps ratio {s1 / s0:.2f}, wall ratio {w1 / w0:.2f}, mean best {abs(worse):.2f}% "
                   f"{'worse' if worse > 0 else 'better' if worse < 0 else 'equal'} with pruning "
-                  f"(per-seed difference {statistics.mean(diffs):+.2f}% +- {stderr:.2f}% standard error)")
+                  f"(per-seed difference {statistics.mean(diffs):+z.2f}% +- {stderr:.2f}% standard error)")
             if again:
                 diffs = [100 * sign * (b2 - r[4]) / abs(r[4]) for b2, r in zip(again, rows, strict=True)]
                 print(f"  => the unpruned study run twice (same seed): mean best {statistics.mean(again):.5f} against "
-                      f"{b0:.5f} ({100 * sign * (statistics.mean(again) - b0) / abs(b0):+.2f}%), per-seed difference "
-                      f"{statistics.mean(diffs):+.2f}% +- {statistics.stdev(diffs) / len(diffs) ** 0.5:.2f}%, "
+                      f"{b0:.5f} ({100 * sign * (statistics.mean(again) - b0) / abs(b0):+z.2f}%), per-seed difference "
+                      f"{statistics.mean(diffs):+z.2f}% +- {statistics.stdev(diffs) / len(diffs) ** 0.5:.2f}%, "
                       f"{sum(d != 0 for d in diffs)} of {len(diffs)} seeds differ")
             print_replays(unpruned, study.modes[0])
             print()

@@ -1,10 +1,10 @@
 """A PyTorch MLP on scikit-learn's digits: the ready space and training loop, reported every epoch to the halving
 pruner (every trial paused after its first epoch, the better half continued from its checkpoint, and so on),
 checkpointed every epoch, the best state_dict kept as model.pt. The study maximises validation accuracy, the score
-a digit classifier is judged by (each trial's validation loss is stored beside it). The learning rate is annealed
-to zero over the epochs (cosine): at a constant rate the best trials' validation loss still moves by 13% from one
-of the last epochs to the next (4% annealed), so a trial's best epoch is partly luck and the pruner ranks trials on
-noise.
+a digit classifier is judged by (each trial also stores the validation loss of its best epoch). The learning rate is
+annealed to zero over the epochs (cosine): at a constant rate the best trials' validation loss still moves by 13%
+from one of the last epochs to the next (4% annealed), so a trial's best epoch is partly luck and the pruner ranks
+trials on noise.
 
     autotune run examples/torch_mlp_digits.py && autotune best torch_mlp_digits --export model/
 """
@@ -16,7 +16,7 @@ from sklearn.model_selection import train_test_split
 import autotune as at
 from autotune.objectives.torch import torch_objective
 
-torch.set_num_threads(1)  # a small MLP trains fastest on one thread; trials run side by side instead
+torch.set_num_threads(1)  # a small MLP trains fastest on one thread; for more, run trials side by side (--parallelism)
 X, y = load_digits(return_X_y=True)
 X_tr, X_va, y_tr, y_va = train_test_split(X / 16.0, y, test_size=0.25, random_state=0, stratify=y)
 train = (torch.tensor(X_tr, dtype=torch.float32), torch.tensor(y_tr))

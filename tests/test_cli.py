@@ -156,6 +156,7 @@ def test_debug_shows_the_traceback(tmp_path):
 @pytest.mark.parametrize("url", [
     "postgresql://alice:s3cr3tpw@127.0.0.1:1/nowhere",
     "postgresql://postgres:s3cr3tpw@127.0.0.1:5432/no_such_database_here",
+    "postgresql://alice@127.0.0.1:1/nowhere?sslmode=disable&password=s3cr3tpw",  # libpq's query form
 ])
 def test_an_unreachable_storage_never_shows_its_password(folder, url):
     r = cli("run", "study.py", "--storage", url, cwd=folder)

@@ -72,3 +72,53 @@ def test_the_database_never_holds_the_storage_password(pg_url):
                      sampler="random")
     study.run(storage=url)  # trust authentication here: the password is accepted and ignored
     assert "hunter2pw" not in repr(dump(pg_url))
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("postgresql://me:pw9secret@db/x", "postgresql://me:***@db/x"),
+    ("postgresql://me@db/x?password=pw9secret&sslmode=require", "postgresql://me@db/x?password=***&sslmode=require"),
+    ("postgresql://me@db/x?sslmode=require&PWD=pw9secret", "postgresql://me@db/x?PWD=***&sslmode=require"),
+    ("sqlite:///plain.db", "sqlite:///plain.db"),
+])
+def test_a_storage_url_is_shown_and_scrubbed_without_its_password(url, shown):
+    from urllib.parse import quote_plus
+
+    from autotune.database import mask_url, scrub
+
+    assert mask_url(url) == shown
+    echoed = f"connection to {url} failed for password pw9secret ({quote_plus('pw9secret')})"
+    assert "pw9secret" not in scrub(echoed, url) or "pw9secret" not in url
+
+
+def test_a_role_without_rights_gets_one_message_and_changes_nothing(pg_url, tmp_path):
+    """Database errors other than contention or a lost connection (here: permission denied, for a role that may
+    not read, and for one that may read but not write) are one line naming the database, exit status 1, no
+    traceback, and the study is left as it was."""
+    from tests.conftest import cli, write_study
+
+    study = at.Study(name="s", space={"x": at.uniform(0, 1)}, objective=lambda c, t: c["x"], n_trials=2,
+                     sampler="random")
+    study.run(storage=pg_url)
+    write_study(tmp_path, """
+        study = at.Study(name="s", space={"x": at.uniform(0, 1)}, objective=lambda c, t: c["x"], n_trials=4,
+                         sampler="random")
+    """)
+    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        for role in ("autotune_no_rights", "autotune_read_only"):
+            if not c.exec_driver_sql(f"SELECT 1 FROM pg_roles WHERE rolname = '{role}'").first():
+                c.exec_driver_sql(f"CREATE ROLE {role} LOGIN")
+        c.exec_driver_sql("GRANT SELECT ON ALL TABLES IN SCHEMA public TO autotune_read_only")
+    admin.dispose()
+    before = dump(pg_url)
+    url = {role: sa.engine.make_url(pg_url).set(username=role).render_as_string(hide_password=False)
+           for role in ("autotune_no_rights", "autotune_read_only")}
+    for args, doing in ((["status", "s", "--storage", url["autotune_no_rights"]], "open"),
+                        (["run", "study.py", "--storage", url["autotune_read_only"]], "write to")):
+        r = cli(*args, cwd=tmp_path)
+        assert r.returncode == 1, r.stderr
+        assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert f"cannot {doing} the study database postgresql" in r.stderr and "permission denied" in r.stderr
+        assert "needs the rights to read and write autotune's tables" in r.stderr
+    assert cli("status", "s", "--storage", url["autotune_read_only"], cwd=tmp_path).returncode == 0  # reading is fine
+    assert dump(pg_url) == before

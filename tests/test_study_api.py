@@ -172,6 +172,18 @@ def test_enqueued_configurations_run_first(storage):
     assert result.best_value == 1.0 and all(t.origin == "queue" for t in first)
 
 
+def test_a_configuration_enqueued_on_an_existing_study_runs_first_and_once(storage):
+    make(n_trials=3).run(storage=storage)
+    extra = {"x": 2.0, "n": 3, "act": "relu"}
+    again = make(enqueue=[extra], n_trials=5).run(storage=storage)
+    by_number = {t.number: t for t in again.trials}
+    assert len(by_number) == 5 and by_number[3].params == extra and by_number[3].origin == "queue"
+    third = make(enqueue=[extra, by_number[0].params], n_trials=6).run(storage=storage)
+    # both already have a trial: nothing is queued again, and the sixth trial is the sampler's
+    assert [t.params for t in third.trials].count(extra) == 1 and len(third.trials) == 6
+    assert sorted(third.trials, key=lambda t: t.number)[-1].origin != "queue"
+
+
 def test_timeout_stops_starting_trials(tmp_path):
     import time
 

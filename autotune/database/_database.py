@@ -11,12 +11,14 @@ import contextlib
 import json
 import os
 import random
+import re
 import socket
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote_plus
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -38,27 +40,38 @@ def feasible(metrics_json: str | None) -> bool:
     return f'"{FEASIBLE}": false' not in (metrics_json or "")
 
 
+#: a password given as a query parameter (``...?password=...``, as psycopg and libpq accept it)
+_QUERY_SECRET = re.compile(r"(?i)([?&](?:password|passwd|pwd|sslpassword)=)[^&#\s]*")
+
+
 def mask_url(url: str) -> str:
-    """The URL as it may be shown: the password replaced by ***."""
+    """The URL as it may be shown: every password replaced by ***."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        shown = make_url(url).render_as_string(hide_password=True)
     except Exception:  # not a URL: shown as given, but whatever precedes an '@' after a ':' may be a password
         head, at, host = str(url).rpartition("@")
-        return f"{head.split(':', 1)[0]}:***@{host}" if at and ":" in head else str(url)
+        shown = f"{head.split(':', 1)[0]}:***@{host}" if at and ":" in head else str(url)
+    return _QUERY_SECRET.sub(r"\1***", shown)
 
 
-def _password(url: str) -> str | None:
+def _passwords(url: str) -> list[str]:
+    """The URL's passwords: in its user part and in its query."""
     try:
-        return make_url(url).password
+        parsed = make_url(url)
     except Exception:
-        return None
+        return [m.group(0).split("=", 1)[1] for m in _QUERY_SECRET.finditer(str(url))]
+    found = [parsed.password] if parsed.password else []
+    for key, value in parsed.query.items():
+        if key.lower() in ("password", "passwd", "pwd", "sslpassword"):
+            found += [value] if isinstance(value, str) else list(value)
+    return [str(p) for p in found if p]
 
 
 def scrub(text: str, url: str) -> str:
-    """Remove the URL's password from any text (driver error messages sometimes echo the DSN)."""
-    pw = _password(url)
-    if pw:
-        text = text.replace(str(pw), "***")
+    """Remove the URL's passwords from any text (driver error messages sometimes echo the DSN), as written and as
+    percent-encoded in a URL."""
+    for pw in _passwords(url):
+        text = text.replace(pw, "***").replace(quote_plus(pw), "***")
     return text
 
 
@@ -220,8 +233,10 @@ class StudyDatabase:
     def _fail(self, exc: BaseException, doing: str) -> StorageError:
         reason = scrub(str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc).strip() else
                        type(exc).__name__, self.url)
-        return StorageError(f"cannot {doing} the study database {self.shown_url}: {reason}. Check the URL, the "
-                            "password and that the server is running.")
+        hint = ("The database role needs the rights to read and write autotune's tables (autotune_*)."
+                if "permission denied" in reason.lower() else
+                "Check the URL, the password and that the server is running.")
+        return StorageError(f"cannot {doing} the study database {self.shown_url}: {reason}. {hint}")
 
     def _retry(self, fn: Callable[[], Any], doing: str) -> Any:
         delay, deadline = 0.01, time.monotonic() + 300
@@ -234,12 +249,14 @@ class StudyDatabase:
                     delay = min(delay * 2, 1.0)
                     continue
                 raise self._fail(exc, doing) from None
+            except IntegrityError:
+                raise  # a row another driver wrote first: the caller decides (create_study reads it back)
             except DBAPIError as exc:
                 if _is_contention(exc) and time.monotonic() < deadline:
                     time.sleep(delay * (1 + random.random()))
                     delay = min(delay * 2, 1.0)
                     continue
-                raise
+                raise self._fail(exc, doing) from None  # e.g. a role without the rights: one message, no traceback
 
     def write(self, fn: Callable[[Connection], Any], doing: str = "write to") -> Any:
         """Run ``fn(conn)`` in one write transaction, retried on lock contention."""
@@ -523,15 +540,26 @@ class StudyDatabase:
                     "retry_of": row.retry_of}
         return self.write(fn)
 
-    def enqueue(self, study_id: int, params_list: list[dict[str, Any]]) -> list[int]:
+    def enqueue(self, study_id: int, params_list: list[dict[str, Any]], only_new: bool = False) -> list[int]:
+        """Queue configurations (stored params) as WAITING trials; ``only_new``: leave out those some trial of
+        the study already has, checked and queued in one transaction (drivers opening the study at once queue a
+        configuration once)."""
         def fn(conn: Connection) -> list[int]:
+            todo = params_list
+            if only_new:
+                conn.execute(sa.select(S.studies.c.id).where(S.studies.c.id == study_id).with_for_update())
+                have = {json.dumps(json.loads(p), sort_keys=True) for (p,) in conn.execute(
+                    sa.select(S.trials.c.params).where(S.trials.c.study_id == study_id)) if p}
+                todo = [p for p in params_list if json.dumps(p, sort_keys=True) not in have]
+                if not todo:
+                    return []
             end = conn.execute(S.studies.update().where(S.studies.c.id == study_id).values(
-                next_number=S.studies.c.next_number + len(params_list),
-                n_waiting=S.studies.c.n_waiting + len(params_list)).returning(S.studies.c.next_number)).scalar_one()
-            first = end - len(params_list)
+                next_number=S.studies.c.next_number + len(todo),
+                n_waiting=S.studies.c.n_waiting + len(todo)).returning(S.studies.c.next_number)).scalar_one()
+            first = end - len(todo)
             conn.execute(S.trials.insert(), [
                 dict(study_id=study_id, number=first + i, state="WAITING", params=json.dumps(p), origin="queue",
-                     attempt=0, counted=True) for i, p in enumerate(params_list)])
+                     attempt=0, counted=True) for i, p in enumerate(todo)])
             return list(range(first, end))
         return self.write(fn)
 

@@ -135,6 +135,8 @@ class Engine:
             seeds = list(st.enqueue) + (self._warm_start(donor) if donor else [])
             if seeds:
                 self.db.enqueue(self.sid, [self._params_of(c) for c in seeds])
+        elif st.enqueue:  # an existing study: the configurations no trial of it has yet are queued, once
+            self.db.enqueue(self.sid, [self._params_of(c) for c in st.enqueue], only_new=True)
         self._stop_beat = threading.Event()
         self._beat = threading.Thread(target=self._heartbeat, name="autotune-heartbeat", daemon=True)
         self._beat.start()
