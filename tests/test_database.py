@@ -79,6 +79,7 @@ def test_the_database_never_holds_the_storage_password(pg_url):
     ("postgresql://me@db/x?password=pw9secret&sslmode=require", "postgresql://me@db/x?password=***&sslmode=require"),
     ("postgresql://me@db/x?sslmode=require&PWD=pw9secret", "postgresql://me@db/x?PWD=***&sslmode=require"),
     ("sqlite:///plain.db", "sqlite:///plain.db"),
+    ("host=db user=me password=pw9secret", "host=db user=me password=***"),  # a libpq keyword string, not a URL
 ])
 def test_a_storage_url_is_shown_and_scrubbed_without_its_password(url, shown):
     from urllib.parse import quote_plus
@@ -119,6 +120,38 @@ def test_a_role_without_rights_gets_one_message_and_changes_nothing(pg_url, tmp_
         assert r.returncode == 1, r.stderr
         assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
         assert f"cannot {doing} the study database postgresql" in r.stderr and "permission denied" in r.stderr
-        assert "needs the rights to read and write autotune's tables" in r.stderr
+        assert "needs the rights to create, read and write autotune's tables" in r.stderr
     assert cli("status", "s", "--storage", url["autotune_read_only"], cwd=tmp_path).returncode == 0  # reading is fine
     assert dump(pg_url) == before
+
+
+def test_drivers_queueing_the_same_configurations_at_once_queue_each_once(storage):
+    import json
+
+    db = StudyDatabase(storage)
+    row, _ = db.ensure_study("s", ["loss"], ["min"], {}, 50)
+    configs = [{"x": i / 10} for i in range(8)]
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def driver():
+        mine = StudyDatabase(storage)
+        try:
+            start.wait()
+            mine.enqueue(row.id, configs, only_new=True)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            mine.close()
+
+    threads = [threading.Thread(target=driver) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    trials = db.all_trials(row.id)
+    assert sorted(json.loads(t.params)["x"] for t in trials) == [c["x"] for c in configs]
+    assert sorted(t.number for t in trials) == list(range(8)) and db.peek(row.id).n_waiting == 8
+    # a budget of 10 holds 2 more: the third new configuration is left out, and said so
+    assert db.enqueue(row.id, [{"x": 1.0}, {"x": 1.1}, {"x": 0.0}, {"x": 1.2}], only_new=True, budget=10) == ([8, 9], 1)

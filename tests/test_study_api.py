@@ -184,6 +184,29 @@ def test_a_configuration_enqueued_on_an_existing_study_runs_first_and_once(stora
     assert sorted(third.trials, key=lambda t: t.number)[-1].origin != "queue"
 
 
+def test_configurations_enqueued_beyond_a_used_budget_are_not_queued_and_said_so(storage):
+    from tests.conftest import dump
+
+    make(n_trials=3).run(storage=storage)
+    before = dump(storage)
+    with pytest.warns(UserWarning, match=r"1 of the enqueued configurations .* budget of 3 trials"):
+        result = make(enqueue=[{"x": 2.0, "n": 3, "act": "relu"}], n_trials=3).run(storage=storage)
+    assert len(result.trials) == 3 and dump(storage)["autotune_trials"] == before["autotune_trials"]
+
+
+def test_a_run_aborted_on_an_existing_study_takes_back_what_it_queued(storage):
+    from tests.conftest import dump
+
+    make(n_trials=3).run(storage=storage)
+    before = dump(storage)
+    with pytest.raises(ObjectiveContractError, match="returned 'abc'"):
+        make(objective=lambda c, t: "abc", enqueue=[{"x": 2.0, "n": 3, "act": "relu"}], n_trials=5).run(
+            storage=storage)
+    after = dump(storage)
+    assert after["autotune_trials"] == before["autotune_trials"]
+    assert after["autotune_studies"] == before["autotune_studies"]  # its counters and numbering too
+
+
 def test_timeout_stops_starting_trials(tmp_path):
     import time
 

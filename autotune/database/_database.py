@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote_plus
+from urllib.parse import quote, quote_plus
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -41,7 +41,7 @@ def feasible(metrics_json: str | None) -> bool:
 
 
 #: a password given as a query parameter (``...?password=...``, as psycopg and libpq accept it)
-_QUERY_SECRET = re.compile(r"(?i)([?&](?:password|passwd|pwd|sslpassword)=)[^&#\s]*")
+_QUERY_SECRET = re.compile(r"(?i)((?:^|[?&\s])(?:password|passwd|pwd|sslpassword)\s*=\s*)[^&#\s]*")
 
 
 def mask_url(url: str) -> str:
@@ -59,7 +59,7 @@ def _passwords(url: str) -> list[str]:
     try:
         parsed = make_url(url)
     except Exception:
-        return [m.group(0).split("=", 1)[1] for m in _QUERY_SECRET.finditer(str(url))]
+        return [m.group(0).split("=", 1)[1].strip() for m in _QUERY_SECRET.finditer(str(url))]
     found = [parsed.password] if parsed.password else []
     for key, value in parsed.query.items():
         if key.lower() in ("password", "passwd", "pwd", "sslpassword"):
@@ -71,7 +71,7 @@ def scrub(text: str, url: str) -> str:
     """Remove the URL's passwords from any text (driver error messages sometimes echo the DSN), as written and as
     percent-encoded in a URL."""
     for pw in _passwords(url):
-        text = text.replace(pw, "***").replace(quote_plus(pw), "***")
+        text = text.replace(pw, "***").replace(quote_plus(pw), "***").replace(quote(pw, safe=""), "***")
     return text
 
 
@@ -233,24 +233,28 @@ class StudyDatabase:
     def _fail(self, exc: BaseException, doing: str) -> StorageError:
         reason = scrub(str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc).strip() else
                        type(exc).__name__, self.url)
-        hint = ("The database role needs the rights to read and write autotune's tables (autotune_*)."
-                if "permission denied" in reason.lower() else
-                "Check the URL, the password and that the server is running.")
+        low = reason.lower()
+        hint = ("The database role needs the rights to create, read and write autotune's tables (autotune_*)."
+                if "permission denied" in low else
+                "The file or its folder is read-only; autotune needs to write to it." if "readonly database" in low
+                else "Check the URL, the password and that the server is running.")
         return StorageError(f"cannot {doing} the study database {self.shown_url}: {reason}. {hint}")
 
-    def _retry(self, fn: Callable[[], Any], doing: str) -> Any:
+    def _retry(self, fn: Callable[[], Any], doing: str, passthrough: tuple[type[BaseException], ...] = ()) -> Any:
+        """Run ``fn``, retried on lock contention and lost connections; any other database error becomes one
+        StorageError naming the database, except the ``passthrough`` types, which the caller handles."""
         delay, deadline = 0.01, time.monotonic() + 300
         while True:
             try:
                 return fn()
+            except passthrough:
+                raise
             except OperationalError as exc:
                 if (_is_contention(exc) or exc.connection_invalidated) and time.monotonic() < deadline:
                     time.sleep(delay * (1 + random.random()))
                     delay = min(delay * 2, 1.0)
                     continue
                 raise self._fail(exc, doing) from None
-            except IntegrityError:
-                raise  # a row another driver wrote first: the caller decides (create_study reads it back)
             except DBAPIError as exc:
                 if _is_contention(exc) and time.monotonic() < deadline:
                     time.sleep(delay * (1 + random.random()))
@@ -258,12 +262,13 @@ class StudyDatabase:
                     continue
                 raise self._fail(exc, doing) from None  # e.g. a role without the rights: one message, no traceback
 
-    def write(self, fn: Callable[[Connection], Any], doing: str = "write to") -> Any:
+    def write(self, fn: Callable[[Connection], Any], doing: str = "write to",
+              passthrough: tuple[type[BaseException], ...] = ()) -> Any:
         """Run ``fn(conn)`` in one write transaction, retried on lock contention."""
         def attempt():
             with self.engine.begin() as conn:
                 return fn(conn)
-        return self._retry(attempt, doing)
+        return self._retry(attempt, doing, passthrough)
 
     def read(self, fn: Callable[[Connection], Any], doing: str = "read") -> Any:
         def attempt():
@@ -295,9 +300,9 @@ class StudyDatabase:
 
         for tries in range(5):
             try:
-                self.write(setup, "open")
+                self.write(setup, "open", passthrough=(DBAPIError,))
                 return
-            except (IntegrityError, DBAPIError) as exc:  # tables created by another driver at the same moment
+            except DBAPIError as exc:  # tables created by another driver at the same moment
                 if tries == 4:
                     raise self._fail(exc, "open") from None
                 time.sleep(0.05 * (tries + 1))
@@ -377,7 +382,7 @@ class StudyDatabase:
         row = self.find_study(name)
         if row is None:
             try:
-                self.write(create)
+                self.write(create, passthrough=(IntegrityError,))
                 created = True
             except IntegrityError:  # another driver created it first
                 pass
@@ -540,19 +545,30 @@ class StudyDatabase:
                     "retry_of": row.retry_of}
         return self.write(fn)
 
-    def enqueue(self, study_id: int, params_list: list[dict[str, Any]], only_new: bool = False) -> list[int]:
-        """Queue configurations (stored params) as WAITING trials; ``only_new``: leave out those some trial of
-        the study already has, checked and queued in one transaction (drivers opening the study at once queue a
-        configuration once)."""
-        def fn(conn: Connection) -> list[int]:
+    def enqueue(self, study_id: int, params_list: list[dict[str, Any]], only_new: bool = False,
+                budget: int | None = None) -> tuple[list[int], int]:
+        """Queue configurations (stored params) as WAITING trials; returns their numbers and how many did not fit.
+        ``only_new``: leave out those some trial of the study already has, checked and queued in one transaction
+        with the study row locked (drivers opening the study at once queue a configuration once). ``budget``: the
+        study's total; configurations beyond it are not queued."""
+        def fn(conn: Connection) -> tuple[list[int], int]:
             todo = params_list
+            if only_new or budget is not None:
+                row = conn.execute(sa.select(S.studies.c.n_active, S.studies.c.n_waiting)
+                                   .where(S.studies.c.id == study_id).with_for_update()).first()
+                if row is None:
+                    raise StorageError(f"the study was deleted from {self.shown_url} meanwhile (by another "
+                                       "driver whose first run was aborted); run again to create it anew.")
             if only_new:
-                conn.execute(sa.select(S.studies.c.id).where(S.studies.c.id == study_id).with_for_update())
                 have = {json.dumps(json.loads(p), sort_keys=True) for (p,) in conn.execute(
                     sa.select(S.trials.c.params).where(S.trials.c.study_id == study_id)) if p}
                 todo = [p for p in params_list if json.dumps(p, sort_keys=True) not in have]
-                if not todo:
-                    return []
+            left_out = 0
+            if budget is not None:
+                room = max(0, budget - row.n_active - row.n_waiting)
+                todo, left_out = todo[:room], max(0, len(todo) - room)
+            if not todo:
+                return [], left_out
             end = conn.execute(S.studies.update().where(S.studies.c.id == study_id).values(
                 next_number=S.studies.c.next_number + len(todo),
                 n_waiting=S.studies.c.n_waiting + len(todo)).returning(S.studies.c.next_number)).scalar_one()
@@ -560,8 +576,24 @@ class StudyDatabase:
             conn.execute(S.trials.insert(), [
                 dict(study_id=study_id, number=first + i, state="WAITING", params=json.dumps(p), origin="queue",
                      attempt=0, counted=True) for i, p in enumerate(todo)])
-            return list(range(first, end))
+            return list(range(first, end)), left_out
         return self.write(fn)
+
+    def unqueue(self, study_id: int, numbers: list[int]) -> None:
+        """Take back configurations an aborted run queued on an existing study: those still WAITING go, and give
+        their numbers back while no later trial took one."""
+        def fn(conn: Connection) -> None:
+            for number in sorted(numbers, reverse=True):
+                gone = conn.execute(S.trials.delete().where(S.trials.c.study_id == study_id,
+                                                            S.trials.c.number == number,
+                                                            S.trials.c.state == "WAITING")).rowcount
+                if gone:
+                    conn.execute(S.studies.update().where(S.studies.c.id == study_id)
+                                 .values(n_waiting=S.studies.c.n_waiting - gone))
+                    conn.execute(S.studies.update().where(S.studies.c.id == study_id,
+                                                          S.studies.c.next_number == number + 1)
+                                 .values(next_number=number))
+        self.write(fn)
 
     def save_intermediate(self, study_id: int, pending: dict[int, list[list[float]]]) -> None:
         """Persist the intermediate values of running trials (batched by the driver)."""

@@ -131,12 +131,18 @@ class Engine:
         self._sync()
         # trials paused under halving, in a study resumed without it: proposals learn from them (see _learn_paused)
         self.paused_at_open = self.halving is None and any(r.state == "PAUSED" for r in self.db.running(self.sid))
+        self.queued_here: list[int] = []  # configurations this run queued on a study it did not create
         if self.created:
             seeds = list(st.enqueue) + (self._warm_start(donor) if donor else [])
-            if seeds:
-                self.db.enqueue(self.sid, [self._params_of(c) for c in seeds])
+            if seeds:  # (only_new: a driver that joined the new study meanwhile may have queued them)
+                self.db.enqueue(self.sid, [self._params_of(c) for c in seeds], only_new=True)
         elif st.enqueue:  # an existing study: the configurations no trial of it has yet are queued, once
-            self.db.enqueue(self.sid, [self._params_of(c) for c in st.enqueue], only_new=True)
+            self.queued_here, left_out = self.db.enqueue(self.sid, [self._params_of(c) for c in st.enqueue],
+                                                         only_new=True, budget=self.n_trials)
+            if left_out:
+                warnings.warn(f"study {st.name!r}: {left_out} of the enqueued configurations that no trial of it "
+                              f"has tried do not fit in its budget of {self.n_trials} trials, and were not queued; "
+                              "raise n_trials (or --n-trials) to run them.", UserWarning, stacklevel=2)
         self._stop_beat = threading.Event()
         self._beat = threading.Thread(target=self._heartbeat, name="autotune-heartbeat", daemon=True)
         self._beat.start()
@@ -581,6 +587,8 @@ class Engine:
                 self.db.pause(self.sid, job.number, self.driver, job.engine_state.intermediate)
         if requeue_reason is None:
             self.db.release_owned(self.sid, self.driver)
+            if self.queued_here:  # an aborted run leaves an existing study as it found it
+                self.db.unqueue(self.sid, self.queued_here)
             # a study this run created and an aborted first trial: nothing but its own queue is left (the enqueued
             # and warm-start configurations), and the study goes with it
             if (self.created and all(t.state == "WAITING" for t in self.db.all_trials(self.sid))
