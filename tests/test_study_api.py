@@ -178,7 +178,7 @@ def test_a_configuration_enqueued_on_an_existing_study_runs_first_and_once(stora
     again = make(enqueue=[extra], n_trials=5).run(storage=storage)
     by_number = {t.number: t for t in again.trials}
     assert len(by_number) == 5 and by_number[3].params == extra and by_number[3].origin == "queue"
-    third = make(enqueue=[extra, by_number[0].params], n_trials=6).run(storage=storage)
+    third = make(enqueue=[{**extra, "x": 2}, by_number[0].params], n_trials=6).run(storage=storage)  # 2 is 2.0
     # both already have a trial: nothing is queued again, and the sixth trial is the sampler's
     assert [t.params for t in third.trials].count(extra) == 1 and len(third.trials) == 6
     assert sorted(third.trials, key=lambda t: t.number)[-1].origin != "queue"

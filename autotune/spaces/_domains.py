@@ -114,7 +114,9 @@ class Float(Domain):
         return FloatDistribution(self.low, self.high, log=self.log, step=self.step)
 
     def suggest(self, otrial, name: str) -> float:
-        return otrial.suggest_float(name, self.low, self.high, log=self.log, step=self.step)
+        # float(): an enqueued 2 is stored and passed on as 2.0, as the sampler would propose it (Optuna's
+        # FixedTrial returns the value it was given), so it matches a trial of the same configuration
+        return float(otrial.suggest_float(name, self.low, self.high, log=self.log, step=self.step))
 
     def contains(self, value: Any) -> bool:
         if not (isinstance(value, numbers.Real) and not isinstance(value, bool) and self.low <= value <= self.high):
