@@ -179,3 +179,24 @@ def test_kept_artifacts_are_those_of_the_best_feasible_trials(sqlite_url):
     assert any(not t.feasible for t in result.trials) and any(t.feasible for t in result.trials)
     assert min(t.value for t in result.trials) < result.best_value  # an infeasible trial had a lower loss
     assert open(result.best_artifact("model.bin"), "rb").read() == bytes([result.best_trial.number])
+
+
+def test_a_string_naming_a_file_is_kept_as_text_and_the_user_is_told(tmp_path, sqlite_url):
+    weights = tmp_path / "weights.txt"
+    weights.write_text("the file's own bytes")
+
+    def objective(config, trial):
+        trial.save_artifact("as_text.txt", str(weights))  # text, as documented: with a warning naming the fix
+        trial.save_artifact("as_file.txt", weights)  # a path object: the file
+        trial.save_artifact("note.txt", "just a note")  # plain text: no warning
+        return config["x"]
+
+    study = at.Study(name="paths", space={"x": at.uniform(0, 1)}, objective=objective, n_trials=1, sampler="random")
+    with pytest.warns(UserWarning, match=r"keeps this text, not the file it names; to keep the file, pass "
+                                         r"pathlib.Path\(") as caught:
+        result = study.run(storage=sqlite_url)
+    assert len([w for w in caught if "keeps this text" in str(w.message)]) == 1
+    with open(result.best_artifact("as_text.txt")) as fh:
+        assert fh.read() == str(weights)
+    with open(result.best_artifact("as_file.txt")) as fh:
+        assert fh.read() == "the file's own bytes"

@@ -171,6 +171,11 @@ class Trial:
             with open(data, "rb") as fh:
                 payload = fh.read()
         elif isinstance(data, str):
+            if len(data) < 4096 and "\n" not in data and os.path.isfile(data):
+                import warnings
+
+                warnings.warn(f"trial.save_artifact({name!r}, {data!r}) keeps this text, not the file it names; to "
+                              f"keep the file, pass pathlib.Path({data!r}).", UserWarning, stacklevel=2)
             payload = data.encode("utf-8")
         elif isinstance(data, (bytes, bytearray, memoryview)):
             payload = bytes(data)
