@@ -2,16 +2,16 @@
 ``benchmarks/pruning.py --curves`` (no training): the share of the epochs spent, the mean best against the
 unpruned studies' and the studies whose best trial is kept.
 
-A schedule is a list of rungs ``epoch:keep`` -- after ``epoch`` reports, the best ``keep`` trials (by that report)
-go on -- and the trials left after the last rung train to the end. ``HalvingPruner(reduction_factor, min_resource)``
-is the schedule of rungs at ``min_resource * reduction_factor**k`` keeping ``ceil(n / reduction_factor)``; the
-simulation of that schedule gives the live halving runs' figures to the digit. The configurations are held fixed,
-so this measures the halving decisions alone. Studies of a random sampler draw their trials independently, so
-consecutive seeds' studies joined make one larger random study (``--trials 24`` joins pairs).
+By default the halving pruner itself (``HalvingPruner(reduction_factor)``, replayed by ``autotune pruning``'s
+``_replay.replay``, which gives the live runs' figures to the digit), over the recorded studies and over larger ones:
+studies of a random sampler draw their trials independently, so consecutive seeds' studies joined make one larger
+random study. ``--schedule`` and ``--search`` try schedules the pruner does not offer: a list of rungs
+``epoch:keep`` -- after ``epoch`` reports the best ``keep`` trials (by that report) go on -- the trials left after
+the last rung training to the end. The configurations are held fixed, so this measures the halving decisions alone.
 
     python benchmarks/pruning.py --only torch --mlp-metric val_loss --sampler random --seeds 80 --first-seed 100 \\
         --curves curves.jsonl                                          # record curves (3 minutes)
-    python benchmarks/halving_schedules.py benchmarks/pruning_curves_random.jsonl        # halving rules a user sets
+    python benchmarks/halving_schedules.py benchmarks/pruning_curves_random.jsonl        # the halving pruner
     python benchmarks/halving_schedules.py --seeds 100-179 --search benchmarks/pruning_curves_random.jsonl
     python benchmarks/halving_schedules.py --schedule 1:5,3:3,6:2 benchmarks/pruning_curves_random.jsonl
 """
@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import math
 import statistics
 
 
@@ -40,18 +39,6 @@ def load(paths: list[str], example: str, seeds: tuple[int, int] | None) -> list[
     return studies
 
 
-def rule(n: int, epochs: int, reduction_factor: int, min_resource: int = 1, finalists: int = 1):
-    """The rungs of successive halving over ``n`` trials; ``finalists``: never cut below that many."""
-    rungs, alive, k = [], n, 0
-    while min_resource * reduction_factor ** k < epochs:
-        keep = max(math.ceil(alive / reduction_factor), finalists)
-        if keep >= alive:
-            break
-        rungs.append((min_resource * reduction_factor ** k, keep))
-        alive, k = keep, k + 1
-    return rungs
-
-
 def simulate(study, rungs) -> tuple[int, float]:
     """Epochs trained and the best final value kept by the schedule ``rungs`` on one study."""
     epochs = len(study[0][0])
@@ -64,13 +51,25 @@ def simulate(study, rungs) -> tuple[int, float]:
     return spent, min(study[i][1] for i in alive)
 
 
-def score(studies, rungs) -> tuple[float, float, int, float, float]:
-    """Share of the epochs, mean best (% worse than unpruned), studies whose best is kept, per-study difference
-    (% mean, standard error)."""
+def by_pruner(reduction_factor: int):
+    """The halving pruner itself, as ``autotune pruning`` replays it: epochs trained and best final value kept."""
+    from autotune.search import HalvingPruner
+    from autotune.search._replay import replay
+
+    def pick(study) -> tuple[float, float]:
+        curves, finals = [c for c, _ in study], [v for _, v in study]
+        (r,) = replay(curves, "min", [("halving", HalvingPruner(reduction_factor=reduction_factor))], values=finals)
+        return r.steps * sum(map(len, curves)), r.best
+    return pick
+
+
+def line(label: str, studies, pick) -> str:
+    """``pick(study) -> (epochs trained, best final value kept)`` summed up over the studies: the share of the epochs,
+    the mean best (% worse than unpruned), the studies whose best is kept, and the per-study difference."""
     spent = total = kept = 0
     found, bests, diffs = [], [], []
     for study in studies:
-        s, b = simulate(study, rungs)
+        s, b = pick(study)
         best = min(v for _, v in study)
         spent, total, kept = spent + s, total + len(study) * len(study[0][0]), kept + (b == best)
         found.append(b)
@@ -78,13 +77,8 @@ def score(studies, rungs) -> tuple[float, float, int, float, float]:
         diffs.append(100 * (b - best) / abs(best))
     worse = 100 * (statistics.mean(found) - statistics.mean(bests)) / abs(statistics.mean(bests))
     stderr = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else float("nan")
-    return spent / total, worse, kept, statistics.mean(diffs), stderr
-
-
-def line(label: str, studies, rungs) -> str:
-    share, worse, kept, diff, stderr = score(studies, rungs)
-    return (f"  {label:34s} steps {share:.3f}   mean best {worse:+z6.2f}%   best kept in {kept:3d} of {len(studies):3d}"
-            f"   per study {diff:+z.2f}% +- {stderr:.2f}%")
+    return (f"  {label:34s} steps {spent / total:.3f}   mean best {worse:+z6.2f}%   best kept in {kept:3d} of "
+            f"{len(studies):3d}   per study {statistics.mean(diffs):+z.2f}% +- {stderr:.2f}%")
 
 
 def main() -> None:
@@ -104,7 +98,7 @@ def main() -> None:
     print(f"{len(base)} studies of {n} trials x {epochs} epochs ({args.example})")
     if args.schedule:
         rungs = [tuple(int(x) for x in r.split(":")) for r in args.schedule.split(",")]
-        print(line(args.schedule, base, rungs))
+        print(line(args.schedule, base, lambda study: simulate(study, rungs)))
         return
     if args.search:
         found = []
@@ -113,17 +107,16 @@ def main() -> None:
                 for keep in itertools.combinations(range(n - 1, 0, -1), k):
                     rungs = list(zip(at, keep, strict=True))
                     if simulate(base[0], rungs)[0] * 3 <= n * epochs:
-                        found.append((score(base, rungs)[1], simulate(base[0], rungs)[0], rungs))
+                        worse = statistics.mean(simulate(study, rungs)[1] for study in base)
+                        found.append((worse, simulate(base[0], rungs)[0], rungs))
         for _, _, rungs in sorted(found)[:20]:
-            print(line(",".join(f"{e}:{k}" for e, k in rungs), base, rungs))
+            print(line(",".join(f"{e}:{k}" for e, k in rungs), base, lambda study, r=rungs: simulate(study, r)))
         return
     for join in (1, 2, 3):
         studies = [sum(base[i:i + join], []) for i in range(0, len(base) - join + 1, join)]
         print(f"{n * join} trials ({len(studies)} studies):")
-        for eta, finalists in itertools.product((2, 3), (1, 2)):
-            rungs = rule(n * join, epochs, eta, 1, finalists)
-            print(line(f"reduction {eta}, {finalists} finalist{'s' if finalists > 1 else ''}", studies, rungs))
-
+        for eta in (2, 3):
+            print(line(f"HalvingPruner(reduction_factor={eta})", studies, by_pruner(eta)))
 
 if __name__ == "__main__":
     main()

@@ -189,9 +189,15 @@ def test_configurations_enqueued_beyond_a_used_budget_are_not_queued_and_said_so
 
     make(n_trials=3).run(storage=storage)
     before = dump(storage)
-    with pytest.warns(UserWarning, match=r"1 of the enqueued configurations .* budget of 3 trials"):
+    with pytest.warns(UserWarning, match=r"1 of the configurations to run first .* budget of 3 trials"):
         result = make(enqueue=[{"x": 2.0, "n": 3, "act": "relu"}], n_trials=3).run(storage=storage)
     assert len(result.trials) == 3 and dump(storage)["autotune_trials"] == before["autotune_trials"]
+    # a new study: what does not fit its budget is not queued either (it would wait for ever)
+    three = [{"x": 1.0, "n": 1, "act": "tanh"}, {"x": 2.0, "n": 3, "act": "relu"}, {"x": 3.0, "n": 2, "act": "relu"}]
+    with pytest.warns(UserWarning, match=r"study 'fresh': 1 of the configurations to run first"):
+        fresh = make(name="fresh", enqueue=three, n_trials=2).run(storage=storage)
+    assert [t.params for t in sorted(fresh.trials, key=lambda t: t.number)] == three[:2]
+    assert fresh.counts() == {"COMPLETE": 2}
 
 
 def test_a_run_aborted_on_an_existing_study_takes_back_what_it_queued(storage):

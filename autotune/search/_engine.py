@@ -131,18 +131,20 @@ class Engine:
         self._sync()
         # trials paused under halving, in a study resumed without it: proposals learn from them (see _learn_paused)
         self.paused_at_open = self.halving is None and any(r.state == "PAUSED" for r in self.db.running(self.sid))
-        self.queued_here: list[int] = []  # configurations this run queued on a study it did not create
-        if self.created:
-            seeds = list(st.enqueue) + (self._warm_start(donor) if donor else [])
-            if seeds:  # (only_new: a driver that joined the new study meanwhile may have queued them)
-                self.db.enqueue(self.sid, [self._params_of(c) for c in seeds], only_new=True)
-        elif st.enqueue:  # an existing study: the configurations no trial of it has yet are queued, once
-            self.queued_here, left_out = self.db.enqueue(self.sid, [self._params_of(c) for c in st.enqueue],
-                                                         only_new=True, budget=self.n_trials)
+        # configurations to run first: the study file's enqueue=, and on a new study its warm start. Those some trial
+        # of the study already has (run before, or queued by a driver that joined a new study meanwhile) are not
+        # queued again, nor those beyond the budget (they would wait for ever)
+        seeds = list(st.enqueue) + (self._warm_start(donor) if self.created and donor else [])
+        self.queued_here: list[int] = []  # what this run queued on a study it did not create (an abort takes it back)
+        if seeds:
+            queued, left_out = self.db.enqueue(self.sid, [self._params_of(c) for c in seeds], only_new=True,
+                                               budget=self.n_trials)
+            self.queued_here = [] if self.created else queued
             if left_out:
-                warnings.warn(f"study {st.name!r}: {left_out} of the enqueued configurations that no trial of it "
-                              f"has tried do not fit in its budget of {self.n_trials} trials, and were not queued; "
-                              "raise n_trials (or --n-trials) to run them.", UserWarning, stacklevel=2)
+                warnings.warn(f"study {st.name!r}: {left_out} of the configurations to run first (enqueue=, warm "
+                              f"start) that no trial of it has tried do not fit in its budget of {self.n_trials} "
+                              "trials, and were not queued; raise n_trials (or --n-trials) to run them.",
+                              UserWarning, stacklevel=2)
         self._stop_beat = threading.Event()
         self._beat = threading.Thread(target=self._heartbeat, name="autotune-heartbeat", daemon=True)
         self._beat.start()
