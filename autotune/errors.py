@@ -31,6 +31,10 @@ class ObjectiveContractError(AutotuneError):
     """The objective broke its contract (e.g. returned a string): a bug in the study file, not a bad trial."""
 
 
+class BrokenStudyError(AutotuneError):
+    """A study's first trials all failed with the same exception: a bug in the study file, so the run stopped."""
+
+
 class TrialPruned(Exception):
     """Raised by ``trial.report`` when the pruner stops the trial; let it propagate out of the objective."""
 

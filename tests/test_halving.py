@@ -83,6 +83,13 @@ def test_halving_keeps_the_best_half_at_each_rung_and_trains_each_step_once(tmp_
     r = cli("run", "study.py", "--storage", storage, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "PAUSED: paused at" in r.stderr
+    # each line's count of finished trials counts the trials its rung pruned (rung 0's PRUNED lines said 0/12)
+    finished = 0
+    for line in r.stderr.splitlines():
+        if " COMPLETE: " in line or " PRUNED: " in line:
+            finished += 1
+            assert f"| {finished}/12 done |" in line, line
+    assert finished == 12
     _check_exact_schedule(tmp_path, storage)
     assert not [t for t in trial_rows(storage) if t.state in ("RUNNING", "PAUSED", "WAITING")]
     status = cli("status", "--storage", storage, cwd=tmp_path)

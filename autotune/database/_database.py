@@ -759,15 +759,49 @@ class StudyDatabase:
             sa.select(S.trials).where(S.trials.c.study_id == study_id).order_by(S.trials.c.number)).all())
 
     def counts(self) -> dict[int, dict[str, int]]:
-        """Trial counts by study and state (superseded failures counted apart as 'RETRIED')."""
-        rows = self.read(lambda c: c.execute(
-            sa.select(S.trials.c.study_id, S.trials.c.state, S.trials.c.counted, sa.func.count())
-            .group_by(S.trials.c.study_id, S.trials.c.state, S.trials.c.counted)).all())
+        """Trial counts by study and state. Failures that do not count toward ``n_trials`` are counted apart: as
+        'RETRIED' when their configuration was queued again (a later trial names them in ``retry_of``), else as
+        'UNCOUNTED' (set aside by ``set_failures_aside``)."""
+        T = S.trials.c
+
+        def fn(c: Connection):
+            rows = c.execute(sa.select(T.study_id, T.state, T.counted, sa.func.count())
+                             .group_by(T.study_id, T.state, T.counted)).all()
+            retries = c.execute(sa.select(T.study_id, sa.func.count()).where(T.retry_of.is_not(None))
+                                .group_by(T.study_id)).all()
+            return rows, dict(retries)
+
+        rows, retries = self.read(fn)
         out: dict[int, dict[str, int]] = {}
         for sid, state, counted, n in rows:
             key = state if counted else "RETRIED"
             out.setdefault(sid, {})[key] = out.setdefault(sid, {}).get(key, 0) + n
+        for sid, c in out.items():  # each configuration queued again has one successor naming it
+            superseded = c.pop("RETRIED", 0)
+            retried = min(superseded, retries.get(sid, 0))
+            c.update({k: n for k, n in (("RETRIED", retried), ("UNCOUNTED", superseded - retried)) if n})
         return out
+
+    def set_failures_aside(self, study_id: int) -> int | None:
+        """For a study none of whose trials has run well (completed, pruned or paused) and none running: its failed
+        trials stop counting toward ``n_trials`` (they are kept), so that a run after a fix of the study file has the
+        whole budget. Returns how many were set aside, or None for a study with a trial that ran well."""
+        T = S.trials.c
+
+        def fn(conn: Connection) -> int | None:
+            if conn.execute(sa.select(T.number).where(T.study_id == study_id, T.state.in_(
+                    ("COMPLETE", "PRUNED", "PAUSED"))).limit(1)).first() is not None:
+                return None
+            if conn.execute(sa.select(T.number).where(T.study_id == study_id, T.state == "RUNNING")
+                            .limit(1)).first() is not None:
+                return 0  # another driver is at work: its failures are its run's
+            k = conn.execute(S.trials.update().where(T.study_id == study_id, T.state == "FAIL", T.counted)
+                             .values(counted=False)).rowcount
+            if k:
+                self._next_seq(conn, study_id, n_active=-k)
+            return k
+
+        return self.write(fn)
 
     def best_trial(self, study_id: int, mode: str) -> Any | None:
         """The best completed trial that meets the study's constraints (if it has any)."""

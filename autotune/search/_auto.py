@@ -39,7 +39,9 @@ from optuna.samplers import BaseSampler, GPSampler, RandomSampler, TPESampler
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
-_SEEN = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+# the configurations a proposal must not repeat; a failed one too (before the first finished trial, when the engine
+# cannot yet show failures to the sampler as worst-valued, they are still FAIL)
+_SEEN = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING, TrialState.FAIL)
 
 
 _MAX_EXPONENT = 2.0

@@ -20,12 +20,12 @@ from autotune.backends import Backend, InProcessBackend, Job, ObjectiveRef
 from autotune.database import StudyDatabase
 from autotune.database._artifacts import FsspecArtifactStore, sha256
 from autotune.database._database import FEASIBLE, FINISHED, feasible
-from autotune.errors import ObjectiveContractError, StorageError
+from autotune.errors import BrokenStudyError, ObjectiveContractError, StorageError
 from autotune.objectives import Outcome, _checkpoints
 from autotune.objectives._contract import PAUSE, PAUSED, _as_real
 from autotune.search._halving import HalvingPruner, plan
-from autotune.search._history import Latest, LatestOnly
-from autotune.search._plugins import make_pruner, make_sampler
+from autotune.search._history import UNCOUNTED, Latest, LatestOnly
+from autotune.search._plugins import LEARNS_FAILURES, make_pruner, make_sampler
 
 TICK = 0.5  # seconds between housekeeping rounds while trials run
 
@@ -80,6 +80,8 @@ class Engine:
                                 constraints_func=self._constraints_of if st.constraints else None)
 
         self.sampler, self.sampler_name = sampler(st.seed)
+        # the model-based samplers see failed trials as the worst finished one (see search._history)
+        learn = isinstance(st.sampler, str) and self.sampler_name.removeprefix("auto:") in LEARNS_FAILURES
         if self.sampler_name == "grid":
             self.n_trials = min(self.n_trials, math.prod(len(v) for v in st.space.grid().values()))
         directions = ["minimize" if m == "min" else "maximize" for m in st.modes]
@@ -92,7 +94,7 @@ class Engine:
         self._idle_plan: tuple | None = None  # halving: the state in which the last plan decided nothing
         # the sampler learns from each trial's latest entry only (a paused trial is told again when it finishes)
         self.latest = Latest()
-        self.ostudy = optuna.create_study(directions=directions, sampler=LatestOnly(self.sampler, self.latest),
+        self.ostudy = optuna.create_study(directions=directions, sampler=LatestOnly(self.sampler, self.latest, learn),
                                           pruner=optuna.pruners.NopPruner() if self.halving else pruner,
                                           study_name=st.name)
         self.store = FsspecArtifactStore(st.artifact_store) if st.artifact_store else None
@@ -121,12 +123,23 @@ class Engine:
                 entropy = [st.seed, self.row.next_number] + ([int(self.driver[:8], 16)] if others else [])
                 resumed = int(np.random.SeedSequence(entropy).generate_state(1)[0] >> 1)
                 self.sampler = sampler(resumed)[0]
-                self.ostudy.sampler = LatestOnly(self.sampler, self.latest)
+                self.ostudy.sampler = LatestOnly(self.sampler, self.latest, learn)
         self.db.fail_stale(self.sid, st.stale_after)
+        # A study whose trials all failed (a broken study file, fixed since): its failures are set aside, kept but
+        # no longer counted toward n_trials, so this run has the whole budget; and while no trial of this run has
+        # run well, the first ones are watched for the same error (see _watch_failures)
+        aside = (self.db.set_failures_aside(self.sid)
+                 if not self.db.other_drivers(self.sid, self.driver, st.stale_after) else None)
+        if aside:
+            warnings.warn(f"study {st.name!r}: none of its {aside} earlier trials ran well (all failed); they are "
+                          "kept, but no longer count toward n_trials, so this run has the whole budget.",
+                          UserWarning, stacklevel=2)
+        self.first_failures: list[tuple[int, str, str | None]] | None = [] if aside is not None else None
         self.known: set[int] = set()
         self.last_seq = 0
         self.best: tuple[float, int] | None = None
         self.counted_done = 0
+        self.counted_numbers: set[int] = set()  # a trial is counted once, by _finish or by _sync, whichever is first
         self.snapshot = None  # the study's counters as the last write returned them: saves a read per trial
         self._sync()
         # trials paused under halving, in a study resumed without it: proposals learn from them (see _learn_paused)
@@ -228,7 +241,8 @@ class Engine:
             self.known.add(r.number)
             with contextlib.suppress(ValueError):  # a configuration outside today's space cannot inform the sampler
                 new.append((r.number, self._entry(r.state, _loads(r.objective_values), _loads(r.params),
-                                                  _loads(r.intermediate), (_loads(r.metrics) or {}).get(CONSTRAINTS))))
+                                                  _loads(r.intermediate), (_loads(r.metrics) or {}).get(CONSTRAINTS),
+                                                  retried=not r.counted)))
         self._add_entries(new)
 
     def _learn_paused(self) -> None:
@@ -248,20 +262,23 @@ class Engine:
             self.known.add(number)
             self.final_pending.add(number)
 
-    def _entry(self, state: str, values, params: dict[str, Any], reports, cons=None):
+    def _entry(self, state: str, values, params: dict[str, Any], reports, cons=None, retried: bool = False):
         """A trial as the sampler's in-memory study holds it (a pruned or paused one with its last finite report as
-        its value). ValueError: the configuration is outside today's space."""
+        its value; a failed one whose configuration runs again marked so). ValueError: the configuration is outside
+        today's space."""
         import optuna
         from optuna.trial import TrialState
 
         inter = {int(s): v for s, v in reports or []}
         if state == "PRUNED":
             values = _rung_value(inter, len(self.study.metrics))
+        system = {"constraints": cons} if cons is not None else {}
+        if retried and state == "FAIL":
+            system[UNCOUNTED] = True
         return optuna.trial.create_trial(
             state=TrialState[state], values=None if state == "FAIL" else values, params=params,
             distributions=self.study.space.distributions_for(params), intermediate_values=inter,
-            user_attrs={CONSTRAINTS: cons} if cons is not None else None,
-            system_attrs={"constraints": cons} if cons is not None else None)
+            user_attrs={CONSTRAINTS: cons} if cons is not None else None, system_attrs=system or None)
 
     def _add_entries(self, numbered: list[tuple[int, Any]]) -> None:
         """Add ``(trial number, entry)`` pairs to the in-memory study, each entry replacing the trial's earlier one
@@ -273,7 +290,8 @@ class Engine:
                 self.latest.point(number, first + k)
 
     def _count(self, state: str, counted: bool, value: float | None, number: int) -> None:
-        if state in FINISHED and counted:
+        if state in FINISHED and counted and number not in self.counted_numbers:
+            self.counted_numbers.add(number)
             self.counted_done += 1
         if state == "COMPLETE" and value is not None and len(self.study.metrics) == 1:
             key = value if self.study.modes[0] == "min" else -value
@@ -370,6 +388,7 @@ class Engine:
                     for forget in forgetters:
                         with contextlib.suppress(Exception):
                             forget(self.study.name, config)
+                self._count("PRUNED", True, None, number)  # (before the next sync: the progress line counts it)
                 if self.progress:
                     inter = _loads(by_number[number].intermediate)
                     self.progress.trial_done(number, "PRUNED", [inter[-1][1]] if inter else None, None, self)
@@ -457,10 +476,13 @@ class Engine:
             intermediate=run.intermediate or None, error=outcome.error, tb=outcome.traceback, requeue=requeue,
             artifacts=artifacts, keep_artifacts=st.keep_artifacts, mode=st.modes[0])
         if run.otrial is not None:
+            if requeue:  # its configuration runs again: the failure is not learnt as the region's
+                self.ostudy._storage.set_trial_system_attr(run.otrial._trial_id, UNCOUNTED, True)
             self._tell(run.otrial, state, outcome.values)
         else:  # a continued trial: the sampler learns how it finished
             self.final_pending.discard(job.number)
-            self._add_finished(job.number, run.params, state, values, run.intermediate, outcome.metrics)
+            self._add_finished(job.number, run.params, state, values, run.intermediate, outcome.metrics,
+                               retried=requeue is not None)
         if seq == self.last_seq + 1:
             self.last_seq = seq
         if seq >= 0:
@@ -469,6 +491,28 @@ class Engine:
         self.report.finished += 1
         if self.progress:
             self.progress.trial_done(job.number, state, values, outcome.error, self)
+        if self.first_failures is not None:
+            self._watch_failures(job.number, state, outcome)
+
+    def _watch_failures(self, number: int, state: str, outcome: Outcome) -> None:
+        """Stop a run whose first trials all failed with the same exception: that is a bug in the study file (a
+        typo, a missing import), not a bad region of the space, and the rest of the budget would fail alike. Only in
+        a study with no trial that ran well; the watch ends with the first trial that does, or the first failure
+        that differs."""
+        if state != "FAIL":
+            self.first_failures = None
+            return
+        self.first_failures.append((number, outcome.error, outcome.traceback))
+        if len({(e, tb is not None) for _, e, tb in self.first_failures}) > 1 or outcome.traceback is None:
+            self.first_failures = None
+        elif len(self.first_failures) >= BROKEN_AFTER:
+            numbers = ", ".join(str(n) for n, _, _ in self.first_failures)
+            raise BrokenStudyError(
+                f"study {self.study.name!r}: its first {BROKEN_AFTER} trials ({numbers}) all failed with the same "
+                f"error, which is a bug in the study file rather than a bad region of the space, so the run stopped "
+                f"instead of spending the rest of the budget:\n{_last_frames(outcome.traceback)}\nFix it and run "
+                "again: while no trial of a study has run well, its failed trials do not count toward n_trials "
+                f"(`autotune trials {self.study.name}` lists them; `autotune run --fresh` starts the study over).")
 
     def _tell(self, otrial, state: str, values: list[float] | None) -> None:
         from optuna.trial import TrialState
@@ -478,10 +522,11 @@ class Engine:
         else:
             self.ostudy.tell(otrial, state=TrialState[state])
 
-    def _add_finished(self, number: int, params: dict[str, Any], state: str, values, reports, metrics) -> None:
+    def _add_finished(self, number: int, params: dict[str, Any], state: str, values, reports, metrics,
+                      retried: bool = False) -> None:
         with contextlib.suppress(ValueError):  # a configuration outside today's space cannot inform the sampler
             self._add_entries([(number, self._entry(state, values, params, reports,
-                                                    (metrics or {}).get(CONSTRAINTS)))])
+                                                    (metrics or {}).get(CONSTRAINTS), retried))])
 
     # -- the loop --------------------------------------------------------------------------------------------
     # -- Ctrl-C: raised inside an in-process objective at once, elsewhere at the next safe point ----------
@@ -609,6 +654,18 @@ class Engine:
 
 
 CONSTRAINTS = "_constraints"  # kept in the trial's metrics, beside FEASIBLE
+BROKEN_AFTER = 5  # a study's first trials failing alike, this many, stop the run (see Engine._watch_failures)
+
+
+def _last_frames(tb: str) -> str:
+    """A formatted traceback from the first frame outside autotune on (the study file's), indented."""
+    import os
+
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+    lines = tb.rstrip("\n").splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith('  File "')]
+    first = next((i for i in starts if not _frame_file(lines[i]).startswith(package)), 0)
+    return "\n".join("  " + line for line in lines[first:])
 
 
 def _constraint_values(raw: Any) -> list[float] | None:
@@ -632,3 +689,8 @@ def _loads(text: str | None) -> Any:
     import json
 
     return json.loads(text) if text else None
+
+
+def _frame_file(frame_line: str) -> str:
+    """The file a traceback's ``  File "...", line N, in f`` line names."""
+    return frame_line.split('"')[1] if frame_line.count('"') >= 2 else ""

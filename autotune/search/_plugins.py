@@ -29,6 +29,9 @@ from autotune.spaces import Space
 SAMPLERS = ("auto", "tpe", "gp", "cmaes", "random", "grid", "qmc", "nsga2", "skopt-gp", "skopt-rf", "skopt-et",
             "skopt-gbrt")
 PRUNERS = ("none", "median", "asha", "successive_halving", "hyperband", "halving")
+# the samplers that model the finished values, and are shown each failed trial as the worst finished one (so that
+# they leave a region where the objective fails instead of proposing it again)
+LEARNS_FAILURES = ("tpe", "gp", "skopt-gp", "skopt-rf", "skopt-et", "skopt-gbrt")
 
 
 def check_sampler(spec: Any) -> None:
