@@ -88,6 +88,10 @@ def test_a_name_may_have_another_domain_only_in_another_branch_of_a_choice():
                                          r"'lr\[m=a\]' as a parameter of its own too: rename that one"):
         Space({"lr[m=a]": at.uniform(0, 1),
                "m": at.choice({"a": {"lr": at.uniform(0, 1)}, "b": {"lr": at.uniform(0, 2)}})})
+    with pytest.raises(SpaceError, match=r"parameter 'lr' has different domains in branch 'm=a,o=p' and in branch "
+                                         r"'m=a, o=p', which the samplers would both know as 'lr\[m=a,o=p\]'"):
+        Space({"m": at.choice({"a,o=p": {"lr": at.uniform(0, 1)},
+                               "a": {"o": at.choice({"p": {"lr": at.uniform(0, 2)}})}})})
 
 
 def test_per_branch_domains_sample_store_and_read_back_under_the_declared_name():

@@ -323,12 +323,18 @@ def _sampler_names(name: str, declared: list[tuple[Path, Domain]]) -> dict[tuple
     members: dict[int, list[Path]] = {}
     for i, (path, _) in enumerate(declared):
         members.setdefault(root(i), []).append(path)
-    out = {}
+    out: dict[tuple[Path, str], str] = {}
+    taken: dict[str, Path] = {}
     for paths in members.values():
         common = paths[0][:min(len(p) for p in paths)]
         while any(p[:len(common)] != common for p in paths):
             common = common[:-1]
         key = f"{name}[{','.join(f'{c}={b}' for c, b in common)}]" if common else name
+        if key in taken:  # branch names holding ',' or '=' can spell two places alike
+            raise SpaceError(f"parameter '{name}' has different domains {_where(taken[key])} and {_where(common)}, "
+                             f"which the samplers would both know as '{key}'; rename a branch (one without ',' or "
+                             "'=' in its name).")
+        taken[key] = common
         out.update({(path, name): key for path in paths})
     return out
 
