@@ -5,6 +5,7 @@ Everything here reads the study database, so a result obtained on one machine is
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -14,6 +15,7 @@ from typing import Any
 from autotune.database import StudyDatabase
 from autotune.database._database import FEASIBLE
 from autotune.errors import StorageError
+from autotune.spaces import Space
 
 
 @dataclass
@@ -87,11 +89,19 @@ class Result:
                 return self.space.config_from_params(params)
             except (KeyError, IndexError, TypeError):
                 pass
+        try:  # the stored space: names as the objective saw them, the chosen branches' constants; indices kept
+            return self._stored_space.config_from_params(params, decode=False)
+        except (KeyError, IndexError, TypeError, ValueError):  # (SpaceError is a ValueError)
+            pass
         out = dict(params)
         for name, desc in _flat_space(self.row.space).items():
             if desc.get("kind") == "fixed":
                 out.setdefault(name, desc["value"])
         return out
+
+    @functools.cached_property
+    def _stored_space(self) -> Space:
+        return Space.from_dict(self.row.space)
 
     @property
     def trials(self) -> list[TrialRecord]:

@@ -64,10 +64,71 @@ def test_conditional_space_flattens_the_chosen_branch_into_config():
     assert sorted(space.param_names()) == ["beta1", "momentum", "opt", "x"]
 
 
-def test_a_name_shared_by_branches_must_have_one_domain():
-    at.choice({"a": {"lr": at.uniform(0, 1)}, "b": {"lr": at.uniform(0, 1)}})  # same domain: fine
-    with pytest.raises(SpaceError, match="'lr' is declared twice with different domains"):
-        Space({"m": at.choice({"a": {"lr": at.uniform(0, 1)}, "b": {"lr": at.uniform(0, 2)}})})
+def test_a_name_may_have_another_domain_only_in_another_branch_of_a_choice():
+    same = Space({"m": at.choice({"a": {"lr": at.uniform(0, 1)}, "b": {"lr": at.uniform(0, 1)}})})
+    assert same.param_names() == ["m", "lr"]  # one domain everywhere: one parameter, as always
+    other = Space({"m": at.choice({"a": {"lr": at.uniform(0, 1)}, "b": {"lr": at.uniform(0, 2)}, "c": {}})})
+    assert other.param_names() == ["m", "lr[m=a]", "lr[m=b]"]
+    # a declaration inside a branch of a branch that declares the name already is active with it: it must agree
+    chain = Space({"m": at.choice({"a": {"lr": at.uniform(0, 1), "o": at.choice({"p": {"lr": at.uniform(0, 1)}})},
+                                   "b": {"lr": at.uniform(0, 2)}})})
+    assert chain.param_names() == ["m", "lr[m=a]", "o", "lr[m=b]"]
+    with pytest.raises(SpaceError, match=r"parameter 'lr' is declared with two domains that can be active in one "
+                                         r"configuration: uniform\(0.0, 1.0\) \(in branch 'm=a'\) and "
+                                         r"uniform\(0.0, 2.0\) \(in branch 'm=a, o=p'\)"):
+        Space({"m": at.choice({"a": {"lr": at.uniform(0, 1), "o": at.choice({"p": {"lr": at.uniform(0, 2)}})}})})
+    with pytest.raises(SpaceError, match=r"\(at the top level\) and uniform\(0.0, 2.0\) \(in branch 'm=b'\)"):
+        Space({"lr": at.uniform(0, 1), "m": at.choice({"a": {}, "b": {"lr": at.uniform(0, 2)}})})
+    with pytest.raises(SpaceError, match=r"\(in branch 'm=a'\) and fixed\(3\) \(in branch 'n=b'\)"):  # two choices
+        Space({"m": at.choice({"a": {"k": at.randint(1, 4)}}), "n": at.choice({"b": {"k": at.fixed(3)}})})
+    with pytest.raises(SpaceError, match=r"the conditional parameter 'o' is declared twice \(in branch 'm=a' and "
+                                         r"in branch 'm=b'\); a choice of sub-spaces needs a name of its own"):
+        Space({"m": at.choice({"a": {"o": at.choice({"x": {}})}, "b": {"o": at.choice({"x": {}})}})})
+    with pytest.raises(SpaceError, match=r"the samplers know it there as 'lr\[m=a\]'; but the space declares "
+                                         r"'lr\[m=a\]' as a parameter of its own too: rename that one"):
+        Space({"lr[m=a]": at.uniform(0, 1),
+               "m": at.choice({"a": {"lr": at.uniform(0, 1)}, "b": {"lr": at.uniform(0, 2)}})})
+    with pytest.raises(SpaceError, match=r"parameter 'lr' has different domains in branch 'm=a,o=p' and in branch "
+                                         r"'m=a, o=p', which the samplers would both know as 'lr\[m=a,o=p\]'"):
+        Space({"m": at.choice({"a,o=p": {"lr": at.uniform(0, 1)},
+                               "a": {"o": at.choice({"p": {"lr": at.uniform(0, 2)}})}})})
+
+
+def test_per_branch_domains_sample_store_and_read_back_under_the_declared_name():
+    from optuna.trial import FixedTrial
+
+    space = Space({"m": at.choice({
+        "rf": {"n": at.randint(50, 500), "depth": at.fixed(None), "shape": at.choice([(1,), (2, 2)])},
+        "gbm": {"n": at.randint(1000, 2000), "depth": at.randint(3, 9), "shape": at.choice([(3,), (4, 4)])},
+    })})
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = set()
+    for _ in range(40):
+        params, config = space.sample(study.ask())
+        branch = config["m"]
+        seen.add(branch)
+        assert set(params) == {"m", f"n[m={branch}]", f"shape[m={branch}]"} | ({"depth"} if branch == "gbm" else set())
+        assert config["n"] in (range(50, 501) if branch == "rf" else range(1000, 2001))
+        assert config["shape"] in ([(1,), (2, 2)] if branch == "rf" else [(3,), (4, 4)])
+        assert branch == "gbm" or config["depth"] is None
+        assert space.config_from_params(params) == config
+        assert set(space.distributions_for(params)) == set(params)
+        space.check_config(config)
+        # a FixedTrial of stored params, or of the configuration (as enqueue builds it), gives the same trial back
+        assert space.sample(FixedTrial(params)) == (params, config)
+        assert space.sample(FixedTrial(config)) == (params, config)
+    assert seen == {"rf", "gbm"}
+    # an earlier study's stored params (warm start) are taken as they are (choices by index aside, as ever)
+    stored = {"m": "gbm", "n[m=gbm]": 1500, "depth": 4}
+    Space({"m": at.choice({"rf": {"n": at.randint(50, 500)}, "gbm": {"n": at.randint(1000, 2000),
+                                                                    "depth": at.randint(3, 9)}})}).check_config(stored)
+    with pytest.raises(SpaceError, match=r"sets both 'n' and 'n\[m=gbm\]', the name the samplers know it by"):
+        space.check_config({**stored, "shape": (3,), "n": 1500})
+    with pytest.raises(SpaceError, match=r"'n' = 1500 is outside its domain randint\(50, 500\) in branch 'm=rf'"):
+        space.check_config({"m": "rf", "n": 1500, "shape": (1,)})
+    with pytest.raises(SpaceError, match=r"has no value for 'n' \(randint\(1000, 2000\) in branch 'm=gbm'\)"):
+        space.check_config({"m": "gbm", "depth": 4, "shape": (3,)})
+    assert Space.from_dict(space.to_dict()).param_names() == space.param_names()  # as the database rebuilds it
 
 
 def test_choices_of_non_primitive_values_round_trip_by_index():
