@@ -210,3 +210,21 @@ def test_an_accuracy_study_over_the_torch_objective_halves_by_accuracy(tmp_path)
     assert best["value"] > 0.9  # a quality check: the trial halving kept is a good digit classifier
     trials = at.load_study("digits", storage=f"sqlite:///{tmp_path / 'autotune.db'}").trials
     assert all(0.0 <= v <= 1.0 for t in trials for _, v in t.intermediate)  # accuracies, every report
+
+
+def test_a_multi_objective_study_over_a_ready_objective_has_each_metric_in_its_direction():
+    import torch
+
+    from autotune.errors import ConfigError
+    from autotune.objectives.torch import torch_objective
+
+    X, y = torch.randn(20, 4), torch.zeros(20, dtype=torch.long)
+    objective = torch_objective(lambda c: torch.nn.Linear(4, 2), (X, y), (X, y), epochs=1)
+    space = {"lr": at.fixed(0.01)}
+    at.Study(name="both", space=space, objective=objective, metric=["accuracy", "val_loss"], mode=["max", "min"])
+    with pytest.raises(ConfigError, match=r"reports 'accuracy', where higher is better, but the study has "
+                                          r"mode='min' for it; set mode='max'"):
+        at.Study(name="both", space=space, objective=objective, metric=["val_loss", "accuracy"], mode=["min", "min"])
+    with pytest.raises(ConfigError, match=r"torch_objective returns 'accuracy', 'val_loss', 'epochs', "
+                                          r"'resumed_from', 'epochs_trained', not 'f1'"):
+        at.Study(name="both", space=space, objective=objective, metric=["accuracy", "f1"], mode=["max", "max"])

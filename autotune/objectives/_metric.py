@@ -55,7 +55,7 @@ class MetricRule:
                 raise ConfigError(f"{self.owner}({self.argument}={reported!r}) reports {reported!r}, but {study}; "
                                   f"leave out {self.argument}= (it then reports the study's metric), or set the "
                                   f"study's {fix}.")
-        returned = [reported, *self.returns(reported)]
+        returned = list(dict.fromkeys([reported, *self.returns(reported)]))
         for metric, mode in zip(metrics, modes, strict=True):
             if metric not in returned:
                 raise ConfigError(f"{study}, but {self.owner} returns {', '.join(map(repr, returned))}, not "
