@@ -12,6 +12,7 @@ def run_study(study, *, storage=None, backend=None, n_trials=None, parallelism=N
               progress=False, ray_address=None):
     from autotune.backends import BACKENDS, make_backend
     from autotune.database import StudyDatabase
+    from autotune.objectives._metric import check_objective_metric
     from autotune.result import Result
     from autotune.search._engine import Engine
     from autotune.study import _check_int, check_halving, check_seed, parse_duration
@@ -28,6 +29,7 @@ def run_study(study, *, storage=None, backend=None, n_trials=None, parallelism=N
         raise ConfigError(f"study '{st.name}' sets neither n_trials nor timeout, so it would never stop; set "
                           "n_trials= in the study (or --n-trials), or a timeout.")
     check_halving(st.pruner, len(st.metrics), total)
+    check_objective_metric(st.objective, st.metrics, st.modes)  # (the study's attributes may have changed since)
     par = _check_int("parallelism", parallelism, 1) if parallelism is not None else st.parallelism
     if ray_address and backend != "ray":
         raise ConfigError(f"--ray-address {ray_address!r} needs --backend ray (the study's backend is {backend!r}).")

@@ -117,6 +117,7 @@ class Study:
         constraints: Callable[[dict[str, Any]], Any] | None = None,
     ) -> None:
         from autotune.backends import BACKENDS
+        from autotune.objectives._metric import check_objective_metric
         from autotune.search import check_pruner, check_sampler
 
         if not isinstance(name, str) or not name.strip():
@@ -136,6 +137,7 @@ class Study:
             raise ConfigError(f"`mode` must be 'min' or 'max' for each metric {metrics}, but got {mode!r}.")
         check_sampler(sampler)
         check_pruner(pruner)
+        check_objective_metric(objective, metrics, modes)  # a ready objective reports the study's metric
         if len(metrics) > 1 and (sampler == "cmaes" or _is_optuna(sampler, "samplers", "CmaEsSampler")):
             raise ConfigError(f"the cmaes sampler optimises one metric, but this study has {len(metrics)} "
                               f"({', '.join(metrics)}); use auto, tpe, nsga2 or random.")

@@ -127,7 +127,8 @@ def check_artifact_name(name: Any) -> str:
 
 class Trial:
     """The handle an objective receives: ``report`` intermediate values, ``save_artifact``, and facts about the
-    trial (``number``, ``config``, ``device``, and ``reports``: what it reported before, when it is continued)."""
+    trial (``number``, ``config``, ``device``, ``study_metrics``: the study's metric names, and ``reports``: what
+    it reported before, when it is continued)."""
 
     def __init__(self, number: int, config: dict[str, Any], channel: Channel, *, study_name: str = "",
                  device: str = "cpu", attempt: int = 0, reports: list | None = None) -> None:
@@ -136,6 +137,7 @@ class Trial:
         self.reports = [tuple(r) for r in reports or []]
         self.config = config
         self.study_name = study_name
+        self.study_metrics: tuple[str, ...] = ()  # set by run_objective: a ready objective reports the first
         self.device = device
         self.attempt = attempt
         self._channel = channel
@@ -196,6 +198,7 @@ class Trial:
 
 def run_objective(objective, trial: Trial, metrics: list[str]) -> Outcome:
     """Call the objective and turn whatever happens into an Outcome (never raises but for KeyboardInterrupt)."""
+    trial.study_metrics = tuple(metrics)
     try:
         result = objective(trial.config, trial)
     except TrialPruned:

@@ -22,6 +22,11 @@ from typing import Any
 
 from autotune.errors import ConfigError, TrialPruned
 from autotune.objectives import _checkpoints
+from autotune.objectives._metric import MetricRule
+
+# the metrics the loop computes on the validation data, with their natural direction
+METRICS = {"val_loss": "min", "loss": "min", "accuracy": "max", "val_accuracy": "max", "acc": "max", "val_acc": "max"}
+_COMPUTES = "val_loss or loss (mode='min'), accuracy, val_accuracy, acc or val_acc (mode='max')"
 
 
 def _require():
@@ -69,12 +74,17 @@ def _loader(data, batch_size: int, shuffle: bool, seed: int, device):
 
 def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, loss_fn=None,
                     optimizer_fn: Callable[[Any, dict[str, Any]], Any] | None = None, epochs: int = 10,
-                    metric: str = "val_loss", checkpoint_dir: str | None = None, seed: int = 0,
+                    metric: str | None = None, checkpoint_dir: str | None = None, seed: int = 0,
                     lr_schedule: str | Callable[[Any, dict[str, Any], int], Any] = "constant",
                     on_epoch_end: Callable[[int, Any], None] | None = None):
     """Build ``objective(config, trial)``; it returns ``{"val_loss", "accuracy", "epochs", "resumed_from",
-    "epochs_trained", "device", "device_name"}`` -- study ``metric="val_loss", mode="min"`` or ``metric="accuracy",
-    mode="max"``. ``device`` is where the trial trained (``cuda:0`` or ``cpu``: a trial given a GPU that PyTorch
+    "epochs_trained", "device", "device_name"}`` and the metric it reports.
+
+    It reports the study's metric every epoch -- the validation loss (study ``metric="val_loss"`` or ``"loss"``,
+    ``mode="min"``) or accuracy (``metric="accuracy"``, ``"val_accuracy"``, ``"acc"`` or ``"val_acc"``,
+    ``mode="max"``) -- and keeps the epoch that is best by it. ``metric=`` names it here too (it must then be the
+    study's metric); a study whose metric or mode the objective cannot report is refused before its first trial.
+    ``device`` is where the trial trained (``cuda:0`` or ``cpu``: a trial given a GPU that PyTorch
     cannot use trains on the CPU, and says so), ``device_name`` the GPU's name or ``cpu``.
 
     ``optimizer_fn(parameters, config)`` defaults to Adam with ``config["lr"]`` and ``config["weight_decay"]``;
@@ -87,8 +97,11 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
     scheduler, stepped once per epoch and checkpointed with the model.
     """
     torch = _require()
-    if metric not in ("val_loss", "accuracy"):
-        raise ConfigError(f"metric must be 'val_loss' or 'accuracy', but got {metric!r}.")
+    if metric is not None and metric not in METRICS:
+        raise ConfigError(f"metric must be one of {', '.join(METRICS)} (or left out: the study's metric), but got "
+                          f"{metric!r}.")
+    rule = MetricRule("torch_objective", "metric", metric, METRICS.get, _COMPUTES, "val_loss",
+                      returns=lambda name: ("val_loss", "accuracy", "epochs", "resumed_from", "epochs_trained"))
     if not callable(lr_schedule) and lr_schedule not in ("constant", "cosine"):
         raise ConfigError(f"lr_schedule must be 'constant', 'cosine' or fn(optimizer, config, epochs), but got "
                           f"{lr_schedule!r}.")
@@ -122,6 +135,8 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
         _checkpoints.remove(checkpoint_path(study_name, config))
 
     def objective(config, trial):
+        name = rule.for_trial(trial)  # the metric reported, and the one the best epoch is chosen by
+        lower = METRICS[name] == "min"
         torch.manual_seed(seed)
         device = torch.device(trial.device if trial.device.startswith("cuda") and torch.cuda.is_available()
                               else "cpu")
@@ -165,8 +180,8 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
                 if scheduler is not None:
                     scheduler.step()
                 val_loss, acc = evaluate(model, valid_loader, device)
-                value = val_loss if metric == "val_loss" else acc
-                improved = best is None or (value < best["value"] if metric == "val_loss" else value > best["value"])
+                value = val_loss if lower else acc
+                improved = best is None or (value < best["value"] if lower else value > best["value"])
                 if improved:
                     best = {"value": value, "val_loss": val_loss, "accuracy": acc, "epoch": epoch,
                             "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
@@ -187,11 +202,12 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
         torch.save(best["state"], buf)
         trial.save_artifact("model.pt", buf.getvalue())
         _checkpoints.remove(path)
-        return {"val_loss": best["val_loss"], "accuracy": best["accuracy"], "epochs": epochs,
+        return {name: best["value"], "val_loss": best["val_loss"], "accuracy": best["accuracy"], "epochs": epochs,
                 "resumed_from": resumed_from, "epochs_trained": epochs - resumed_from, "device": str(device),
                 "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}
 
     objective.forget = forget
+    objective.metric_rule = rule
     _checkpoints.register(forget)
     return objective
 
