@@ -52,6 +52,12 @@ class Progress:
         print(f"[{self.name}] trial {number} {state}: {what} | {engine.counted_done}{total} done | "
               f"{self._best(engine)}", file=self.stream, flush=True)
 
+    def note(self, message: str) -> None:
+        """A line of its own, above the status line on a terminal."""
+        self.stream.write(("\r\x1b[2K" if self.tty else "") + f"[{self.name}] {message}\n")
+        self.stream.flush()
+        self.last_draw = 0.0
+
     def tick(self, engine, force: bool = False) -> None:
         now = time.monotonic()
         if not self.tty or (not force and now - self.last_draw < 0.2):

@@ -430,21 +430,33 @@ class StudyDatabase:
         host, now = socket.gethostname(), time.time()
         return sum(not _driver_dead(d, host, now, grace) for d in rows)
 
-    def heartbeat(self, driver_id: str) -> None:
-        self.write(lambda c: c.execute(S.drivers.update().where(S.drivers.c.id == driver_id)
-                                       .values(heartbeat_at=time.time())), "heartbeat to")
+    def heartbeat(self, driver_id: str, study_id: int) -> bool:
+        """Beat; a driver whose row is gone (taken for stopped by another driver while this process was paused
+        past the grace period: a closed laptop lid, a migrated VM, a long swap) registers again under its id.
+        Returns whether it had to."""
+        def fn(conn: Connection) -> bool:
+            now = time.time()
+            if conn.execute(S.drivers.update().where(S.drivers.c.id == driver_id)
+                            .values(heartbeat_at=now)).rowcount:
+                return False
+            conn.execute(S.drivers.insert().values(id=driver_id, study_id=study_id, host=socket.gethostname(),
+                                                   pid=os.getpid(), started_at=now, heartbeat_at=now))
+            return True
+        return self.write(fn, "heartbeat to")
 
     def unregister_driver(self, driver_id: str) -> None:
         self.write(lambda c: c.execute(S.drivers.delete().where(S.drivers.c.id == driver_id)))
 
-    def fail_stale(self, study_id: int, grace: float) -> list[tuple[int, int]]:
+    def fail_stale(self, study_id: int, grace: float, me: str | None = None) -> list[tuple[int, int]]:
         """Fail the RUNNING trials whose driver stopped heartbeating (or, on this host, whose process is gone),
-        queue their configurations again, and return ``(failed, requeued)`` trial numbers."""
+        queue their configurations again, and return ``(failed, requeued)`` trial numbers. ``me``, the calling
+        driver, is alive whatever its row says (it may have been paused, and not registered again yet)."""
         host, now = socket.gethostname(), time.time()
 
         def fn(conn: Connection) -> list[tuple[int, int]]:
             running = conn.execute(sa.select(S.trials).where(S.trials.c.study_id == study_id,
-                                                             S.trials.c.state == "RUNNING")).all()
+                                                             S.trials.c.state == "RUNNING",
+                                                             S.trials.c.owner != me if me else sa.true())).all()
             if not running:
                 return []
             owners = {d.id: d for d in conn.execute(sa.select(S.drivers).where(
@@ -525,25 +537,38 @@ class StudyDatabase:
         except _Duplicate:  # the transaction rolled back: the counters are as they were
             return -1, None
 
-    def claim_waiting(self, study_id: int, driver_id: str, n_trials: int) -> dict[str, Any] | None:
-        """Start the oldest queued trial, unless the study already has ``n_trials`` counted."""
+    def claim_waiting(self, study_id: int, driver_id: str, n_trials: int, *, retry_of: int | None = None,
+                      not_retry_of: set[int] | frozenset[int] = frozenset()) -> dict[str, Any] | None:
+        """Start the oldest queued trial, unless the study already has ``n_trials`` counted: with ``retry_of``, the
+        one queued again from that trial only; never one queued again from a trial in ``not_retry_of`` (the
+        caller still runs those: a driver paused past the grace period, its trials taken over meanwhile)."""
+        T = S.trials.c
+
         def fn(conn: Connection) -> dict[str, Any] | None:
             ok = conn.execute(
                 S.studies.update().where(S.studies.c.id == study_id, S.studies.c.n_active < n_trials,
                                          S.studies.c.n_waiting > 0)
                 .values(n_active=S.studies.c.n_active + 1, n_waiting=S.studies.c.n_waiting - 1)
-                .returning(S.studies.c.id)).scalar()
+                .returning(S.studies.c.id)).scalar()  # (which also locks the study row: one claim at a time)
             if ok is None:
                 return None
-            row = conn.execute(sa.select(S.trials.c.id, S.trials.c.number, S.trials.c.params, S.trials.c.attempt,
-                                         S.trials.c.retry_of)
-                               .where(S.trials.c.study_id == study_id, S.trials.c.state == "WAITING")
-                               .order_by(S.trials.c.number).limit(1)).one()
+            query = sa.select(T.id, T.number, T.params, T.attempt, T.retry_of).where(
+                T.study_id == study_id, T.state == "WAITING")
+            if retry_of is not None:
+                query = query.where(T.retry_of == retry_of)
+            if not_retry_of:
+                query = query.where(sa.or_(T.retry_of.is_(None), T.retry_of.not_in(not_retry_of)))
+            row = conn.execute(query.order_by(T.number).limit(1)).first()
+            if row is None:
+                raise _NothingToClaim  # roll back the counters taken above
             conn.execute(S.trials.update().where(S.trials.c.id == row.id).values(
                 state="RUNNING", owner=driver_id, started_at=time.time()))
             return {"number": row.number, "params": json.loads(row.params), "attempt": row.attempt,
                     "retry_of": row.retry_of}
-        return self.write(fn)
+        try:
+            return self.write(fn)
+        except _NothingToClaim:
+            return None
 
     def enqueue(self, study_id: int, params_list: list[dict[str, Any]], only_new: bool = False,
                 budget: int | None = None) -> tuple[list[int], int]:
@@ -901,6 +926,10 @@ def _delete_external(locations: list[str]) -> None:
 
 class _Duplicate(Exception):
     """A grid point another driver holds already."""
+
+
+class _NothingToClaim(Exception):
+    """No queued trial fits the claim (see ``claim_waiting``)."""
 
 
 class _TakenOver(Exception):

@@ -8,6 +8,7 @@ row says something new finished. The database is the source of truth; the mirror
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import signal
 import threading
@@ -28,6 +29,7 @@ from autotune.search._history import UNCOUNTED, Latest, LatestOnly
 from autotune.search._plugins import LEARNS_FAILURES, make_pruner, make_sampler
 
 TICK = 0.5  # seconds between housekeeping rounds while trials run
+_log = logging.getLogger("autotune")
 
 
 @dataclass
@@ -124,7 +126,7 @@ class Engine:
                 resumed = int(np.random.SeedSequence(entropy).generate_state(1)[0] >> 1)
                 self.sampler = sampler(resumed)[0]
                 self.ostudy.sampler = LatestOnly(self.sampler, self.latest, learn)
-        self.db.fail_stale(self.sid, st.stale_after)
+        self.db.fail_stale(self.sid, st.stale_after, self.driver)
         # A study whose trials all failed (a broken study file, fixed since): its failures are set aside, kept but
         # no longer counted toward n_trials, so this run has the whole budget; and while no trial of this run has
         # run well, the first ones are watched for the same error (see _watch_failures)
@@ -158,6 +160,7 @@ class Engine:
                               f"start) that no trial of it has tried do not fit in its budget of {self.n_trials} "
                               "trials, and were not queued; raise n_trials (or --n-trials) to run them.",
                               UserWarning, stacklevel=2)
+        self.last_beat = time.time()  # wall time: a process stopped or suspended sees it move on
         self._stop_beat = threading.Event()
         self._beat = threading.Thread(target=self._heartbeat, name="autotune-heartbeat", daemon=True)
         self._beat.start()
@@ -222,9 +225,19 @@ class Engine:
     def _heartbeat(self) -> None:
         while not self._stop_beat.wait(self.heartbeat_every):
             try:
-                self.db.heartbeat(self.driver)
+                self._beat_now()
             except Exception:  # noqa: BLE001 - a missed beat is retried; the grace period absorbs a few
                 pass
+
+    def _beat_now(self) -> None:
+        """Beat (the heartbeat thread's job; the loop's too, before it starts a trial after a long silence: a
+        process paused past ``stale_after`` must be registered again before its next claim)."""
+        before = self.last_beat
+        if self.db.heartbeat(self.driver, self.sid):
+            _log.warning(f"study {self.study.name!r}: this driver was silent for {time.time() - before:.0f} s "
+                         f"(paused, suspended or swapping) beyond stale_after={self.study.stale_after:g} s, and "
+                         "another driver took its running trials over; it registered again and goes on.")
+        self.last_beat = time.time()
 
     # -- mirroring the database into the sampler's view ---------------------------------------------------
     def _sync(self) -> None:
@@ -302,6 +315,8 @@ class Engine:
     def _start(self) -> Job | None:
         from optuna.trial import TrialState
 
+        if time.time() - self.last_beat > 2 * self.heartbeat_every + 1:
+            self._beat_now()  # silent for long (this process was paused?): registered again before claiming
         peek, self.snapshot = self.snapshot or self.db.peek(self.sid), None
         if peek.log_seq > self.last_seq:
             self._sync()
@@ -313,7 +328,9 @@ class Engine:
             if job is not None:
                 return job
         if peek.n_waiting:
-            claimed = self.db.claim_waiting(self.sid, self.driver, self.n_trials)
+            # (never a configuration queued again from a trial this driver still runs: taken over while it was
+            # paused, it is kept or given up when it ends, see _taken_over)
+            claimed = self.db.claim_waiting(self.sid, self.driver, self.n_trials, not_retry_of=set(self.jobs))
             if claimed is not None:
                 self.ostudy.enqueue_trial(claimed["params"], skip_if_exists=False)
                 otrial = self.ostudy.ask()
@@ -471,28 +488,70 @@ class Engine:
         if artifacts and state == "COMPLETE" and self.store is not None:
             artifacts = {name: (self.store.put(f"{st.name}/{job.number}/{name}", blob), len(blob), sha256(blob))
                          for name, blob in artifacts.items()}
-        seq, _, self.snapshot = self.db.finish(
-            self.sid, job.number, state, self.driver, values=values, metrics=outcome.metrics,
+        number = job.number
+        seq, requeued, self.snapshot = self.db.finish(
+            self.sid, number, state, self.driver, values=values, metrics=outcome.metrics,
             intermediate=run.intermediate or None, error=outcome.error, tb=outcome.traceback, requeue=requeue,
             artifacts=artifacts, keep_artifacts=st.keep_artifacts, mode=st.modes[0])
+        if (requeued is None) if requeue is not None else seq < 0:
+            number, seq = self._taken_over(job, state, values, outcome, artifacts)
+            if number is None:
+                return
         if run.otrial is not None:
             if requeue:  # its configuration runs again: the failure is not learnt as the region's
                 self.ostudy._storage.set_trial_system_attr(run.otrial._trial_id, UNCOUNTED, True)
             self._tell(run.otrial, state, outcome.values)
         else:  # a continued trial: the sampler learns how it finished
             self.final_pending.discard(job.number)
-            self._add_finished(job.number, run.params, state, values, run.intermediate, outcome.metrics,
+            self._add_finished(number, run.params, state, values, run.intermediate, outcome.metrics,
                                retried=requeue is not None)
         if seq == self.last_seq + 1:
             self.last_seq = seq
         if seq >= 0:
             feasible = outcome.metrics.get(FEASIBLE, True) if outcome.metrics else True
-            self._count(state, True, values[0] if values and feasible else None, job.number)
+            self._count(state, True, values[0] if values and feasible else None, number)
         self.report.finished += 1
         if self.progress:
-            self.progress.trial_done(job.number, state, values, outcome.error, self)
+            self.progress.trial_done(number, state, values, outcome.error, self)
         if self.first_failures is not None:
-            self._watch_failures(job.number, state, outcome)
+            self._watch_failures(number, state, outcome)
+
+    def _taken_over(self, job: Job, state: str, values, outcome: Outcome, artifacts) -> tuple[int | None, int]:
+        """A trial that ended after another driver took it over as stale (this driver was paused past
+        ``stale_after``): its configuration was queued again. While that queued trial waits, this result is kept as
+        it (no configuration runs twice); else it is given up. Returns ``(number kept as, finish_seq)``, or
+        ``(None, -1)`` when given up -- never reported as the database's trial, which holds FAIL."""
+        run: _Running = job.engine_state
+        kept = None
+        if state in ("COMPLETE", "PRUNED"):
+            claimed = self.db.claim_waiting(self.sid, self.driver, self.n_trials, retry_of=job.number)
+            if claimed is not None:
+                seq, _, self.snapshot = self.db.finish(
+                    self.sid, claimed["number"], state, self.driver, values=values, metrics=outcome.metrics,
+                    intermediate=run.intermediate or None, error=outcome.error, tb=outcome.traceback,
+                    artifacts=artifacts, keep_artifacts=self.study.keep_artifacts, mode=self.study.modes[0])
+                kept = (claimed["number"], seq) if seq >= 0 else None
+        if kept is not None:
+            self.known.add(kept[0])
+            if run.otrial is not None:
+                self.latest.point(kept[0], run.otrial.number)
+            self._say(f"trial {job.number} ended ({state}) after another driver took it over as stale; its result "
+                      f"is kept as trial {kept[0]}, the same configuration queued again.")
+            return kept
+        if run.otrial is not None:  # its configuration's result comes from the trial that runs it again
+            self.ostudy._storage.set_trial_system_attr(run.otrial._trial_id, UNCOUNTED, True)
+            self._tell(run.otrial, "FAIL", None)
+        self._say(f"trial {job.number} ended ({state}) after another driver took it over as stale; its result is "
+                  "discarded, since the configuration queued again in its place has started elsewhere"
+                  + (" (a failure is not kept: the queued trial tries again)." if state == "FAIL" else "."))
+        return None, -1
+
+    def _say(self, message: str) -> None:
+        """A notice for the user: a line beside the progress, else a warning of the ``autotune`` logger."""
+        if self.progress is not None and hasattr(self.progress, "note"):
+            self.progress.note(message)
+        else:
+            _log.warning(message)
 
     def _watch_failures(self, number: int, state: str, outcome: Outcome) -> None:
         """Stop a run whose first trials all failed with the same exception: that is a bug in the study file (a
@@ -592,7 +651,7 @@ class Engine:
                     if out_of_time or self._study_done():
                         break
                     time.sleep(TICK)  # the budget is held by other drivers' running trials: wait for them
-                    self.db.fail_stale(self.sid, self.study.stale_after)
+                    self.db.fail_stale(self.sid, self.study.stale_after, self.driver)
                     continue
                 for job, outcome in self.backend.wait(TICK):
                     self.jobs.pop(job.number, None)
@@ -602,7 +661,7 @@ class Engine:
                 if now - last_housekeeping > self.heartbeat_every:
                     last_housekeeping = now
                     self._flush()
-                    self.db.fail_stale(self.sid, self.study.stale_after)
+                    self.db.fail_stale(self.sid, self.study.stale_after, self.driver)
         except KeyboardInterrupt:
             self.report.interrupted = True
             self._abandon("interrupted (Ctrl-C); configuration re-queued as trial {new}")
