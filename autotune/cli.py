@@ -50,7 +50,7 @@ def cmd_run(args) -> int:
     result = study.run(storage=_storage(args, study), backend=args.backend, n_trials=args.n_trials,
                        parallelism=args.parallelism, timeout=args.timeout, seed=args.seed, progress=progress,
                        ray_address=args.ray_address)
-    counts = result.counts()
+    counts = result.counts
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     print(f"study '{study.name}': {summary or 'no trials'} in {result.db.shown_url}")
     try:

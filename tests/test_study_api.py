@@ -29,7 +29,7 @@ def make(name="s", objective=quadratic, **kw):
 
 def test_run_persists_every_trial_and_reports_the_best(storage):
     result = make().run(storage=storage)
-    assert result.counts() == {"COMPLETE": 8}
+    assert result.counts == {"COMPLETE": 8}
     values = [t.value for t in result.trials]
     assert result.best_value == min(values)
     assert result.best_params == result.trials[values.index(min(values))].params
@@ -39,8 +39,8 @@ def test_run_persists_every_trial_and_reports_the_best(storage):
 
 def test_a_finished_study_adds_nothing_and_a_larger_total_adds_the_difference(storage):
     make().run(storage=storage)
-    assert make().run(storage=storage).counts() == {"COMPLETE": 8}
-    assert make().run(storage=storage, n_trials=11).counts() == {"COMPLETE": 11}
+    assert make().run(storage=storage).counts == {"COMPLETE": 8}
+    assert make().run(storage=storage, n_trials=11).counts == {"COMPLETE": 11}
     assert [r.number for r in trial_rows(storage)] == list(range(11))
 
 
@@ -66,7 +66,7 @@ def test_failing_trials_keep_their_reason_and_the_study_goes_on(storage):
     assert by_number[3].state == "FAIL" and by_number[3].error == "the objective called sys.exit(2)"
     assert by_number[1].state == "FAIL" and by_number[1].error == "returned nan"
     assert by_number[2].state == "COMPLETE"
-    assert result.counts() == {"FAIL": 4, "COMPLETE": 2}
+    assert result.counts == {"FAIL": 4, "COMPLETE": 2}
 
 
 def test_max_retries_reruns_a_failed_configuration(storage):
@@ -197,7 +197,7 @@ def test_configurations_enqueued_beyond_a_used_budget_are_not_queued_and_said_so
     with pytest.warns(UserWarning, match=r"study 'fresh': 1 of the configurations to run first"):
         fresh = make(name="fresh", enqueue=three, n_trials=2).run(storage=storage)
     assert [t.params for t in sorted(fresh.trials, key=lambda t: t.number)] == three[:2]
-    assert fresh.counts() == {"COMPLETE": 2}
+    assert fresh.counts == {"COMPLETE": 2}
 
 
 def test_a_run_aborted_on_an_existing_study_takes_back_what_it_queued(storage):
@@ -298,7 +298,7 @@ def test_objectives_of_every_callable_shape_are_accepted_and_seeds_up_to_2_32_ru
                       lambda *args: 1.0):
         at.Study(name="shapes", space=SPACE, objective=objective)
     result = make(name="top", objective=train, sampler="auto", seed=2**32 - 1, n_trials=3).run(storage=sqlite_url)
-    assert result.counts() == {"COMPLETE": 3}
+    assert result.counts == {"COMPLETE": 3}
     with pytest.raises(ConfigError, match=r"`seed` must be an integer from 0 to 4294967295, but got -1"):
         make(seed=-1)
 
@@ -368,7 +368,7 @@ def test_a_multi_objective_study_records_reports_as_curves(sqlite_url):
     study = at.Study(name="mo", space={"x": at.uniform(0, 1)}, metric=["a", "b"], mode=["min", "max"],
                      objective=objective, sampler="tpe", n_trials=4, seed=0)
     result = study.run(storage=sqlite_url)
-    assert result.counts() == {"COMPLETE": 4}  # Optuna refuses reports of several objectives; they were failing
+    assert result.counts == {"COMPLETE": 4}  # Optuna refuses reports of several objectives; they were failing
     assert all([s for s, _ in t.intermediate] == [0, 1, 2] for t in result.trials)
 
 
@@ -418,7 +418,7 @@ def test_numpy_and_torch_constraint_values_are_numbers(sqlite_url, constraints):
     study = at.Study(name="c", space={"x": at.uniform(0, 10)}, objective=_sized, n_trials=4, seed=0,
                      sampler="random", constraints=constraints)
     result = study.run(storage=sqlite_url)
-    assert result.counts() == {"COMPLETE": 4}
+    assert result.counts == {"COMPLETE": 4}
     assert [t.feasible for t in result.trials] == [t.metrics["size"] <= 2.0 for t in result.trials]
 
 
