@@ -427,8 +427,8 @@ class StudyDatabase:
                 live = [d for d in conn.execute(sa.select(S.drivers).where(S.drivers.c.study_id == study_id)).all()
                         if not _driver_dead(d, host, now, refuse_live)]
                 if live:
-                    who = ", ".join(f"{d.host} pid {d.pid} (last heartbeat {max(0.0, now - d.heartbeat_at):.0f} s "
-                                    "ago)" for d in live)
+                    who = "; ".join(f"{d.host} pid {d.pid}, last heartbeat {max(0.0, now - d.heartbeat_at):.0f} s "
+                                    "ago" for d in live)
                     raise StorageError(
                         f"study '{row.name}' in {self.shown_url} has {len(live)} live driver{'s' * (len(live) > 1)} "
                         f"({who}); stop {'them' if len(live) > 1 else 'it'} first (Ctrl-C), then delete. A driver that "
