@@ -437,3 +437,82 @@ def test_a_constraints_function_returning_no_number_stops_the_run_and_changes_no
                                                      "when the trial is feasible"):
         study.run(storage=sqlite_url)
     assert dump(sqlite_url) == before
+
+
+def _napping(config, trial):
+    import time
+
+    time.sleep(0.05)
+    return {"loss": (config["x"] - 1) ** 2, "size": config["n"]}
+
+
+def test_to_optuna_keeps_each_trials_times_and_the_metric_names(storage):
+    result = make(objective=_napping, n_trials=4).run(storage=storage)
+    study = result.to_optuna()
+    assert study.metric_names == ["loss"]
+    stored = {t.number: t for t in result.trials}
+    assert [t.user_attrs["autotune_number"] for t in study.trials] == sorted(stored)
+    for t in study.trials:
+        mine = stored[t.user_attrs["autotune_number"]]
+        assert abs(t.datetime_start.timestamp() - mine.started_at) < 1e-5
+        assert abs(t.datetime_complete.timestamp() - mine.finished_at) < 1e-5
+        assert t.duration.total_seconds() >= 0.05  # the objective slept that long between the two
+    starts = [t.datetime_start for t in study.trials]
+    assert starts == sorted(starts) and len(set(starts)) == 4  # one after another, not one snapshot moment
+
+    mo = at.Study(name="mo", space={"x": at.uniform(0, 1)}, metric=["a", "b"], mode=["min", "max"],
+                  objective=lambda c, t: {"a": c["x"], "b": c["x"] ** 2}, sampler="random", n_trials=2, seed=0)
+    assert mo.run(storage=storage).to_optuna().metric_names == ["a", "b"]
+
+
+def test_to_optuna_of_a_constrained_study_has_the_same_best_trial(sqlite_url):
+    # the unconstrained optimum (x near 4) breaks the constraint size <= 2: Optuna's best trial must not be it
+    study = at.Study(name="c", space={"x": at.uniform(0, 10)}, objective=_sized, sampler="random", n_trials=12,
+                     seed=3, constraints=lambda m: m["size"] - 2.0)
+    result = study.run(storage=sqlite_url)
+    unconstrained = min((t for t in result.trials if t.state == "COMPLETE"), key=lambda t: t.value)
+    assert not unconstrained.feasible and result.best_trial.feasible
+    assert result.to_optuna().best_trial.user_attrs["autotune_number"] == result.best_trial.number
+
+
+@pytest.mark.parametrize("sampler", ["auto", "tpe", "gp", "nsga2"])
+def test_constrained_samplers_use_optunas_current_api_without_future_warnings(sampler):
+    import warnings
+
+    from autotune.search import make_sampler
+
+    space = at.Space({"x": at.uniform(0, 10), "n": at.randint(1, 3)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # what Optuna warns of deprecated arguments with
+        for constraints_func in (None, lambda t: [0.0]):
+            make_sampler(sampler, space, seed=0, n_trials=20, parallelism=1, n_objectives=1,
+                         constraints_func=constraints_func)
+
+
+def test_a_constrained_study_runs_without_future_warnings(sqlite_url):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = at.Study(name="c", space={"x": at.uniform(0, 10)}, objective=_sized, sampler="tpe", n_trials=20,
+                          seed=1, constraints=lambda m: m["size"] - 2.0).run(storage=sqlite_url)
+    assert not [w for w in caught if issubclass(w.category, FutureWarning)]
+    assert result.best_trial.feasible and not all(t.feasible for t in result.trials)
+
+
+def test_counts_is_a_property_like_the_best_values(sqlite_url):
+    result = make(n_trials=2).run(storage=sqlite_url)
+    assert result.counts == {"COMPLETE": 2} and "counts={'COMPLETE': 2}" in repr(result)
+    assert isinstance(type(result).counts, property) and isinstance(type(result).best_value, property)
+
+
+def test_the_study_docstring_documents_every_argument():
+    import inspect
+    import pydoc
+
+    shown = pydoc.render_doc(at.Study, renderer=pydoc.plaintext)
+    assert "see the README" not in shown and "Args:" in shown
+    doc = inspect.getdoc(at.Study)
+    args = doc[doc.index("Args:"):]
+    for name in inspect.signature(at.Study).parameters:
+        assert f"\n    {name}:" in args or f"\n    {name} " in args, name
