@@ -126,12 +126,13 @@ class _GPView:
 class AutoGPSampler(BaseSampler):
     """GP proposals on warped values; a proposal that repeats a known configuration is asked again (see the module)."""
 
-    def __init__(self, *, seed: int | None, n_startup_trials: int, constrained: bool = False, retries: int = 64,
+    def __init__(self, *, seed: int | None, n_startup_trials: int, constraints_func=None, retries: int = 64,
                  echoes: int = 3, stall_window: int = 8, stall_tolerance: float = 0.01, every: int = 3):
         def shifted(k: int) -> int | None:
             return None if seed is None else (seed + k) % 2**32  # a seed of 2**32 - 1 is allowed
 
-        # constraint values reach these samplers on the trials themselves (see _plugins.ConstrainedSampler)
+        # constraint values reach these samplers on the trials themselves (``_plugins.constrained`` computes them
+        # with ``constraints_func``); here it only says whether the study has constraints
         self._gp = GPSampler(seed=seed, n_startup_trials=n_startup_trials, warn_independent_sampling=False)
         self._tpe = TPESampler(seed=shifted(1), multivariate=True, n_startup_trials=n_startup_trials)
         self._random = RandomSampler(seed=shifted(2))  # the random start, and the last resort against repeats
@@ -139,7 +140,7 @@ class AutoGPSampler(BaseSampler):
         self._plain_gp = GPSampler(seed=shifted(3), n_startup_trials=n_startup_trials,
                                    warn_independent_sampling=False)
         self._stall_window, self._stall_tolerance, self._second_opinion_every = stall_window, stall_tolerance, every
-        self._constrained = constrained
+        self._constrained = constraints_func is not None
         self._retries = retries
         self._max_echoes = echoes  # GP re-asks per trial before TPE and random search take over
         self._echoes: dict[int, int] = {}  # finished trial number -> copies of it the GP has been shown so far

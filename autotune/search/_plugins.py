@@ -107,7 +107,7 @@ def make_sampler(spec: Any, space: Space, *, seed: int | None, n_trials: int | N
             from autotune.search._auto import AutoGPSampler
 
             sampler = AutoGPSampler(seed=seed, n_startup_trials=max(4, min(10, (n_trials or 40) // 4)),
-                                    constrained=constraints_func is not None)
+                                    constraints_func=constraints_func)
         else:
             sampler = S.GPSampler(seed=seed, n_startup_trials=10, warn_independent_sampling=False)
     elif name == "cmaes":
