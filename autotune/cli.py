@@ -161,9 +161,13 @@ def cmd_trials(args) -> int:
     if args.format == "json":
         print(json.dumps(rows, indent=2, default=str))
     elif args.format == "csv":  # one column per parameter and per metric, as Result.trials_dataframe()
+        import pandas as pd
+
         frame = result.trials_dataframe()
-        if "duration" in frame:
-            frame["duration"] = frame["duration"].round(3)
+        if frame.empty:  # a study without trials: the header alone
+            values = ["value"] if len(result.metrics) == 1 else [f"values_{m}" for m in result.metrics]
+            frame = pd.DataFrame(columns=["number", "state", *values, "duration", "origin", "error"])
+        frame["duration"] = pd.to_numeric(frame["duration"]).round(3)  # (None for a trial not started yet)
         sys.stdout.write(frame.to_csv(index=False, lineterminator="\n"))
     else:
         width = max([6] + [len(r["origin"] or "") for r in rows])
