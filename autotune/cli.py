@@ -7,8 +7,6 @@ Exit codes: 0 done, 1 a user error (one message, no traceback; ``AUTOTUNE_DEBUG=
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import math
 import os
@@ -46,11 +44,13 @@ def cmd_run(args) -> int:
             raise ConfigError(f"--gpu must be the GPUs each trial takes (1, 2, or a share such as 0.5), but got "
                               f"{args.gpu:g}.")
         study.resources = {**study.resources, "gpu": args.gpu}
+    if args.fresh:
+        _delete_for_fresh(study, _storage(args, study))
     progress: Any = not args.quiet
     result = study.run(storage=_storage(args, study), backend=args.backend, n_trials=args.n_trials,
                        parallelism=args.parallelism, timeout=args.timeout, seed=args.seed, progress=progress,
                        ray_address=args.ray_address)
-    counts = result.counts()
+    counts = result.counts
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     print(f"study '{study.name}': {summary or 'no trials'} in {result.db.shown_url}")
     try:
@@ -61,6 +61,61 @@ def cmd_run(args) -> int:
             print(str(exc))
     if result.run_report and result.run_report.timed_out:
         print("stopped by --timeout; run again to continue.")
+    return 0
+
+
+def _delete_for_fresh(study, url: str) -> None:
+    """``run --fresh``: delete the study, if the database holds it, before running it (the flag is the consent)."""
+    from autotune.database import StudyDatabase
+
+    try:
+        db = StudyDatabase(url, create=False)
+    except AutotuneError:  # no database there yet, or none with studies: nothing to delete (the run says why not)
+        return
+    try:
+        row = db.find_study(study.name)
+        if row is not None:
+            gone = db.delete_study(row.id, refuse_live=study.stale_after)
+            print(f"deleted study '{study.name}' ({_gone(gone)}) from {db.shown_url}; running it afresh.")
+            _files_left(gone)
+    finally:
+        db.close()
+
+
+def _gone(gone: dict[str, Any]) -> str:
+    n, a = gone["trials"], gone["artifacts"]
+    return f"{n} trial{'s' * (n != 1)}, {a} artifact{'s' * (a != 1)}"
+
+
+def _files_left(gone: dict[str, Any]) -> None:
+    if gone["files_left"]:
+        print(f"autotune: warning: {len(gone['files_left'])} artifact file(s) of the external store could not be "
+              f"removed; remove them by hand: {', '.join(gone['files_left'])}", file=sys.stderr)
+
+
+def cmd_delete(args) -> int:
+    import inspect
+
+    from autotune.study import Study
+
+    db = _open(args)
+    row = db.get_study(args.name)
+    n = sum(db.counts().get(row.id, {}).values())
+    what = f"study '{args.name}' ({n} trial{'s' * (n != 1)} and their artifacts) from {db.shown_url}"
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise AutotuneError(f"autotune delete would remove {what} for good, and there is no terminal to confirm "
+                                "on (stdin is not one); pass --yes to delete.")
+        print(f"delete {what}? This cannot be undone. [y/N] ", end="", file=sys.stderr, flush=True)
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            print("autotune: nothing deleted.", file=sys.stderr)
+            return 1
+    # a driver is live by the rule its own stale trials are judged by, with the studies' default grace: a live
+    # driver heartbeats every 10 s at most, whatever its study's stale_after
+    grace = inspect.signature(Study).parameters["stale_after"].default
+    gone = db.delete_study(row.id, refuse_live=grace)
+    print(f"deleted study '{args.name}' ({_gone(gone)}) from {db.shown_url}.")
+    _files_left(gone)
     return 0
 
 
@@ -105,16 +160,18 @@ def cmd_trials(args) -> int:
                      "error": t.error, "origin": t.origin})
     if args.format == "json":
         print(json.dumps(rows, indent=2, default=str))
-    elif args.format == "csv":
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        w.writerow(["number", "state", "value", "params", "duration", "error"])
-        for r in rows:
-            w.writerow([r["number"], r["state"], r["value"], json.dumps(r["params"], default=str), r["duration"],
-                        r["error"] or ""])
-        sys.stdout.write(buf.getvalue())
+    elif args.format == "csv":  # one column per parameter and per metric, as Result.trials_dataframe()
+        import pandas as pd
+
+        frame = result.trials_dataframe()
+        if frame.empty:  # a study without trials: the header alone
+            values = ["value"] if len(result.metrics) == 1 else [f"values_{m}" for m in result.metrics]
+            frame = pd.DataFrame(columns=["number", "state", *values, "duration", "origin", "error"])
+        frame["duration"] = pd.to_numeric(frame["duration"]).round(3)  # (None for a trial not started yet)
+        sys.stdout.write(frame.to_csv(index=False, lineterminator="\n"))
     else:
-        print(f"{'#':>5}  {'state':<8}  {'value':>12}  {'secs':>7}  params / error")
+        width = max([6] + [len(r["origin"] or "") for r in rows])
+        print(f"{'#':>5}  {'state':<8}  {'value':>12}  {'secs':>7}  {'origin':<{width}}  params / error")
         for r in rows:
             value = r["value"] if isinstance(r["value"], list) else (
                 f"{r['value']:.6g}" if r["value"] is not None else "-")
@@ -122,7 +179,8 @@ def cmd_trials(args) -> int:
             detail = json.dumps(r["params"], default=str)
             if r["error"]:
                 detail += f"  ! {r['error']}"
-            print(f"{r['number']:>5}  {r['state']:<8}  {str(value):>12}  {dur:>7}  {detail}")
+            print(f"{r['number']:>5}  {r['state']:<8}  {str(value):>12}  {dur:>7}  {r['origin'] or '-':<{width}}  "
+                  f"{detail}")
     return 0
 
 
@@ -137,7 +195,7 @@ def cmd_best(args) -> int:
                "params": result._config(best.params), "metrics": best.metrics,
                "artifacts": result.artifact_names()}
     if args.export:
-        payload["exported"] = result.export_best(args.export)
+        payload["exported"] = _export(result, best, payload, args.export)
     if args.json:
         print(json.dumps(payload, indent=2, default=str))
         return 0
@@ -149,6 +207,28 @@ def cmd_best(args) -> int:
     for path in payload.get("exported", []):
         print(f"exported {path}")
     return 0
+
+
+def _export(result, best, payload: dict[str, Any], folder: str) -> list[str]:
+    """The best trial's artifacts, and beside them ``params.json``: its params, value, metric(s) and number."""
+    written = result.export_best(folder)
+    if "params.json" in payload["artifacts"]:  # the trial's own file of that name is what it saved: kept as is
+        print("autotune: warning: the best trial saved an artifact named params.json, exported as it is; the "
+              "summary autotune writes under that name (params, value, trial) is left out.", file=sys.stderr)
+        return written
+    summary = {"study": payload["study"], "trial": best.number, "metric": payload["metric"],
+               "value": payload["value"], "params": payload["params"],
+               "metrics": {k: _num(v) for k, v in best.metrics.items()}}
+    path = os.path.join(folder, "params.json")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with open(path, "w") as fh:
+            json.dump(summary, fh, indent=2, default=str)
+            fh.write("\n")
+    except OSError as exc:
+        raise AutotuneError(f"cannot export into {folder}: {exc.strerror or type(exc).__name__} "
+                            f"({exc.filename or path}); give a folder you can write to.") from None
+    return [*written, path]
 
 
 def _print_pareto(result, args) -> int:
@@ -219,8 +299,8 @@ def cmd_dashboard(args) -> int:
     try:
         import optuna_dashboard
     except ImportError:
-        raise AutotuneError("autotune dashboard needs optuna-dashboard: pip install 'autotune[dashboard]' "
-                            "(or pip install optuna-dashboard).") from None
+        raise AutotuneError("autotune dashboard needs optuna-dashboard: pip install optuna-dashboard (or, in the "
+                            "autotune checkout, pip install -e '.[dashboard]').") from None
     study = Result(_open(args), args.name).to_optuna()
     print(f"serving study '{args.name}' ({len(study.trials)} finished trials, a snapshot) at "
           f"http://{args.host}:{args.port}/ ; Ctrl-C stops it.", flush=True)
@@ -242,61 +322,79 @@ def cmd_db_upgrade(args) -> int:
 
 # -- the parser and the error handler --------------------------------------------------------------------------
 def _parser() -> argparse.ArgumentParser:
+    from autotune import __version__
+
     p = argparse.ArgumentParser(prog="autotune", description="Hyperparameter search that never loses a trial.")
+    p.add_argument("--version", action="version", version=f"autotune {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    def storage(sp):
-        sp.add_argument("--storage", help="study database URL (default: $AUTOTUNE_STORAGE, then the study's "
-                                          "storage=, then sqlite:///autotune.db)")
+    def storage(sp, study_file: bool = False):
+        sp.add_argument("--storage", metavar="URL", help=(
+            "study database URL, sqlite:///FILE or postgresql://user:password@host/db (default: $AUTOTUNE_STORAGE, "
+            + ("then the study's storage=, " if study_file else "") + "then sqlite:///autotune.db in this folder)"))
 
     r = sub.add_parser("run", help="create or continue a study until it holds its n_trials finished trials")
-    r.add_argument("study_file")
+    r.add_argument("study_file", help="the Python file that declares the study")
     r.add_argument("--name", help="which study, when the file declares several")
-    storage(r)
+    storage(r, study_file=True)
     r.add_argument("--backend", help="local or ray (default: the study's)")
     r.add_argument("--ray-address", help="a Ray cluster to run on (auto, ray://host:10001); with --backend ray")
     r.add_argument("--n-trials", type=int, help="the study's total number of finished trials")
     r.add_argument("--parallelism", type=int, help="trials at once")
     r.add_argument("--timeout", help="stop starting trials after this long, e.g. 30m, 2h, 90s")
-    r.add_argument("--seed", type=int)
+    r.add_argument("--seed", type=int, help="the sampler's seed (default: the study's seed=); with parallelism 1 a "
+                                           "seeded run is reproducible")
     r.add_argument("--gpu", type=float, metavar="SHARE",
                    help="GPUs per trial (1, 2, or 0.5 for two trials a GPU): overrides the study's resources, so one "
                         "study file runs on a laptop and on a GPU node")
     r.add_argument("--quiet", action="store_true", help="no progress output")
+    r.add_argument("--fresh", action="store_true",
+                   help="delete the study (its trials and artifacts) first and start it anew; refused while another "
+                        "driver is live on it")
     r.set_defaults(fn=cmd_run)
 
     s = sub.add_parser("status", help="studies with counts by state and best value")
-    s.add_argument("name", nargs="?")
+    s.add_argument("name", nargs="?", help="one study (default: every study in the database)")
     storage(s)
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="print JSON instead of a table")
     s.set_defaults(fn=cmd_status)
 
     t = sub.add_parser("trials", help="every trial of a study")
-    t.add_argument("name")
+    t.add_argument("name", help="the study's name")
     storage(t)
-    t.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    t.add_argument("--format", choices=["table", "csv", "json"], default="table",
+                   help="table (default); csv: one column per parameter and per metric; json")
     t.set_defaults(fn=cmd_trials)
 
     b = sub.add_parser("best", help="best value, params and trial; --export writes its artifacts")
-    b.add_argument("name")
+    b.add_argument("name", help="the study's name")
     storage(b)
-    b.add_argument("--json", action="store_true")
-    b.add_argument("--export", metavar="DIR", help="write the best trial's artifacts into DIR")
+    b.add_argument("--json", action="store_true", help="print JSON")
+    b.add_argument("--export", metavar="DIR", help="write the best trial's artifacts into DIR, and params.json (its "
+                                                   "params, value, metrics and trial number)")
     b.set_defaults(fn=cmd_best)
 
     pr = sub.add_parser("pruning", help="replay pruners over a study's recorded learning curves: what each would "
                                         "have saved and whether it keeps the best trial")
-    pr.add_argument("name")
+    pr.add_argument("name", help="the study's name")
     storage(pr)
-    pr.add_argument("--json", action="store_true")
+    pr.add_argument("--json", action="store_true", help="print JSON")
     pr.set_defaults(fn=cmd_pruning)
 
     dash = sub.add_parser("dashboard", help="serve optuna-dashboard on a snapshot of the study")
-    dash.add_argument("name")
+    dash.add_argument("name", help="the study's name")
     storage(dash)
-    dash.add_argument("--host", default="127.0.0.1")
-    dash.add_argument("--port", type=int, default=8080)
+    dash.add_argument("--host", default="127.0.0.1",
+                      help="the address to serve on (default: 127.0.0.1, this machine only; 0.0.0.0 for all)")
+    dash.add_argument("--port", type=int, default=8080, help="the port to serve on (default: 8080)")
     dash.set_defaults(fn=cmd_dashboard)
+
+    de = sub.add_parser("delete", help="remove a study with its trials and artifacts (refused while a driver is "
+                                       "live on it)")
+    de.add_argument("name", help="the study's name")
+    storage(de)
+    de.add_argument("--yes", action="store_true", help="delete without asking (needed when stdin is not a terminal)")
+    de.set_defaults(fn=cmd_delete)
 
     d = sub.add_parser("db", help="study database maintenance")
     dsub = d.add_subparsers(dest="db_command", required=True)

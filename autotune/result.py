@@ -5,6 +5,7 @@ Everything here reads the study database, so a result obtained on one machine is
 
 from __future__ import annotations
 
+import datetime
 import functools
 import json
 import os
@@ -16,6 +17,8 @@ from autotune.database import StudyDatabase
 from autotune.database._database import FEASIBLE
 from autotune.errors import StorageError
 from autotune.spaces import Space
+
+CONSTRAINTS = "_constraints"  # a constrained trial's constraint values, kept in its metrics beside FEASIBLE
 
 
 @dataclass
@@ -114,7 +117,7 @@ class Result:
                                "trial; look at the Pareto front instead.")
         row = self.db.best_trial(self.row.id, self.modes[0])
         if row is None:
-            done = self.counts().get("COMPLETE", 0)
+            done = self.counts.get("COMPLETE", 0)
             if done:
                 raise StorageError(f"study '{self.name}' has {done} completed trial{'s' * (done > 1)}, but none meets "
                                    "its constraints, so it has no best trial; their constraint values are in "
@@ -146,7 +149,9 @@ class Result:
     def best_params(self) -> dict[str, Any]:
         return self._config(self.best_trial.params)
 
+    @property
     def counts(self) -> dict[str, int]:
+        """Trials by state, e.g. ``{"COMPLETE": 48, "PRUNED": 2}`` (failures superseded by a retry: ``RETRIED``)."""
         return self.db.counts().get(self.row.id, {})
 
     def trials_dataframe(self):
@@ -206,7 +211,13 @@ class Result:
 
     def to_optuna(self):
         """An ``optuna.Study`` (in memory) holding this study's finished trials, for existing Optuna code:
-        visualisation, importance, or optuna-dashboard."""
+        visualisation, importance, or optuna-dashboard.
+
+        Each trial keeps its stored start and finish times (so durations and timelines are real), the study's
+        metric names, and, in a study with constraints, its constraint values (so the Optuna study's best trial
+        and Pareto front hold feasible trials only, as here)."""
+        import warnings
+
         import optuna
         from optuna.trial import TrialState
 
@@ -215,6 +226,9 @@ class Result:
         space = self.space or Space.from_dict(self.row.space)
         directions = ["minimize" if m == "min" else "maximize" for m in self.modes]
         study = optuna.create_study(directions=directions, study_name=self.name)
+        with warnings.catch_warnings():  # set_metric_names is marked experimental in Optuna
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(list(self.metrics))
         frozen = []
         for t in self.trials:
             if t.state not in ("COMPLETE", "PRUNED", "FAIL"):
@@ -223,11 +237,18 @@ class Result:
             values = t.values if state == TrialState.COMPLETE else None
             if state == TrialState.PRUNED and t.value is not None and len(self.metrics) == 1:
                 values = [t.value]
-            frozen.append(optuna.trial.create_trial(
+            cons = t.metrics.get(CONSTRAINTS) if state == TrialState.COMPLETE else None
+            ft = optuna.trial.create_trial(
                 state=state, values=values, params=t.params, distributions=space.distributions_for(t.params),
                 intermediate_values={int(s): v for s, v in t.intermediate}, user_attrs={
                     "autotune_number": t.number, "origin": t.origin, **({"error": t.error} if t.error else {}),
-                    **{k: v for k, v in t.metrics.items() if k not in self.metrics}}))
+                    **{k: v for k, v in t.metrics.items() if k not in self.metrics}},
+                constraints={str(i): float(v) for i, v in enumerate(cons)} if cons else None)
+            finished = t.finished_at if t.finished_at is not None else t.started_at
+            if t.started_at is not None and finished is not None:  # (create_trial stamps both with "now")
+                ft.datetime_start = datetime.datetime.fromtimestamp(t.started_at)
+                ft.datetime_complete = datetime.datetime.fromtimestamp(max(finished, t.started_at))
+            frozen.append(ft)
         study.add_trials(frozen)
         return study
 
@@ -248,7 +269,7 @@ class Result:
                                "to.") from None
 
     def __repr__(self) -> str:
-        return f"Result(study={self.name!r}, counts={self.counts()})"
+        return f"Result(study={self.name!r}, counts={self.counts})"
 
 
 def _flat_space(space: dict[str, Any]) -> dict[str, Any]:

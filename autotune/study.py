@@ -87,7 +87,54 @@ def _check_int(name: str, value: Any, low: int, allow_none: bool = False) -> int
 
 
 class Study:
-    """A study declaration; see the README for every argument."""
+    """A study: what to search (``space``), how to score a configuration (``objective``) and how to search.
+
+    ``Study(...)`` checks every argument and touches no database; :meth:`run` creates or continues the study.
+
+    Args:
+        name: the study's name, unique in its database; running a study of that name again continues it.
+        space: ``{name: domain}`` with ``at.uniform``, ``at.loguniform``, ``at.randint``, ``at.choice`` (a list of
+            values, or a dict of sub-spaces: a conditional space) and ``at.fixed``; or an ``at.Space``.
+        objective: ``objective(config, trial)``, called with a flat dict of the sampled values; returns a float,
+            or a dict of metrics holding ``metric``. ``trial.report(value, step)`` feeds the pruner,
+            ``trial.save_artifact(name, data)`` keeps files for the best trials.
+        metric: the name of the value to optimise (default ``"loss"``), or a list of names for a multi-objective
+            study, which searches for the Pareto front.
+        mode: ``"min"`` or ``"max"``, or a list with one per metric.
+        sampler: ``"auto"`` (default; picks ``gp`` or ``tpe`` by the study's shape), ``"tpe"``, ``"gp"``,
+            ``"cmaes"``, ``"random"``, ``"grid"``, ``"qmc"``, ``"nsga2"``, ``"skopt-gp"``, ``"skopt-rf"``,
+            ``"skopt-et"``, ``"skopt-gbrt"``, or an Optuna sampler instance.
+        pruner: ``"none"`` (default), ``"median"``, ``"asha"``, ``"hyperband"``, ``"halving"`` (pause and
+            promote), an ``autotune.search.HalvingPruner`` or an Optuna pruner instance; a multi-objective study
+            takes ``"none"``.
+        n_trials: the study's total of counted finished trials: a resumed run adds only what is missing.
+        timeout: stop starting trials after this long: seconds, or a string such as ``"90s"``, ``"30m"``,
+            ``"1h30m"``. A study needs ``n_trials`` or ``timeout``.
+        parallelism: trials at once (worker processes, or Ray actors, when > 1); default 1.
+        backend: ``"local"`` (default) or ``"ray"``.
+        resources: per trial, ``{"cpu": 1, "gpu": 0}`` by default; fractions of a GPU allowed.
+        seed: the sampler's seed, 0 to 2**32 - 1; with parallelism 1 a seeded run is reproducible.
+        trial_timeout: kill a trial that runs longer than this (same forms as ``timeout``); it fails with
+            "timed out after N s".
+        max_retries: how many times a failed configuration is run again (default 0).
+        keep_artifacts: how many of the best trials keep their artifacts (default 1; 0 keeps every trial's).
+        stale_after: seconds without a heartbeat from a trial's driver before another driver fails the trial as
+            stale and queues its configuration again (default 60; at once when the driver's process on the same
+            host is gone).
+        enqueue: configurations (dicts of parameter values) to run first; on an existing study, those no trial
+            has yet, as far as its budget holds.
+        storage: the study database URL (``sqlite:///FILE`` or ``postgresql://user:password@host/db``), used
+            when neither ``run(storage=)``, ``--storage`` nor ``$AUTOTUNE_STORAGE`` gives one; default
+            ``sqlite:///autotune.db``.
+        artifact_store: an fsspec URL (``file:///shared/autotune``, ``s3://bucket/prefix``) to keep artifact
+            bytes in instead of the database; names, sizes and checksums stay in the database.
+        warm_start_from: another study in the same database whose best configurations (those that fit this
+            space) a new study runs first.
+        warm_start_top: how many of them (default 5).
+        constraints: ``constraints(metrics)`` giving a number or a list of numbers, each ``<= 0`` when the trial
+            is feasible (write ``latency < 20`` as ``metrics["latency"] - 20``); infeasible trials are never the
+            best, and ``auto``, ``tpe``, ``gp`` and ``nsga2`` steer away from them.
+    """
 
     def __init__(
         self,

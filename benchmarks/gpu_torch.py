@@ -37,7 +37,7 @@ def _summary(name: str, storage: str, wall: float) -> dict:
     result = at.load_study(name, storage=storage)
     trials = result.trials
     done = [t for t in trials if t.state == "COMPLETE"]
-    return {"wall_s": round(wall, 2), "states": dict(result.counts()),
+    return {"wall_s": round(wall, 2), "states": dict(result.counts),
             "devices": sorted({f"{t.metrics.get('device')} ({t.metrics.get('device_name')})" for t in done}),
             "best_val_loss": min(t.metrics["val_loss"] for t in done) if done else None,  # whatever the metric
             "trial_s": round(sum((t.duration or 0.0) for t in trials), 2)}

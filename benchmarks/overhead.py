@@ -43,7 +43,7 @@ def run_autotune(n: int, folder: str) -> float:
         elapsed = time.perf_counter() - t0
     finally:
         os.chdir(cwd)
-    assert result.counts() == {"COMPLETE": n}
+    assert result.counts == {"COMPLETE": n}
     return elapsed
 
 

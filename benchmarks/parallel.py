@@ -26,7 +26,7 @@ def run_autotune(n: int, par: int, folder: str) -> float:
                      n_trials=n, parallelism=par, seed=0)
     t0 = time.perf_counter()
     result = study.run(storage=f"sqlite:///{os.path.join(folder, 'bench.db')}")
-    assert result.counts() == {"COMPLETE": n}
+    assert result.counts == {"COMPLETE": n}
     return time.perf_counter() - t0
 
 

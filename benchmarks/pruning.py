@@ -51,7 +51,7 @@ def measure(study, kind: str, pruner, seed: int, folder: str, tag: str = ""):
     t0 = time.perf_counter()
     result = st.run(storage=f"sqlite:///{os.path.join(folder, 'pruning.db')}")
     wall = time.perf_counter() - t0
-    return (sum(steps(t, kind) for t in result.trials), wall, result.best_value, result.counts().get("PRUNED", 0),
+    return (sum(steps(t, kind) for t in result.trials), wall, result.best_value, result.counts.get("PRUNED", 0),
             result.trials)
 
 

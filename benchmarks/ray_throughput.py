@@ -28,7 +28,7 @@ def run_autotune(folder: str) -> float:
     t0 = time.perf_counter()
     result = study.run(storage=f"sqlite:///{os.path.join(folder, 'thr.db')}")
     wall = time.perf_counter() - t0
-    assert result.counts() == {"COMPLETE": N}
+    assert result.counts == {"COMPLETE": N}
     return wall
 
 

@@ -1,12 +1,21 @@
 """The autotune command in real subprocesses: the commands, storage resolution, and every bad input giving one
 clear message, exit code 1, no traceback, no password, and an unchanged database."""
 
+import argparse
+import csv
+import datetime
 import json
 import os
+import re
+import socket
+import subprocess
+import sys
+import urllib.request
 
 import pytest
+import sqlalchemy as sa
 
-from tests.conftest import cli, dump, write_study
+from tests.conftest import ROOT, cli, dump, wait_until, write_study
 
 GOOD = """
 def objective(config, trial):
@@ -34,11 +43,16 @@ def test_run_status_trials_best_and_export(folder):
     trials = json.loads(cli("trials", "demo", "--format", "json", cwd=folder).stdout)
     assert [t["number"] for t in trials] == list(range(5)) and all("x" in t["params"] for t in trials)
     csv_out = cli("trials", "demo", "--format", "csv", cwd=folder).stdout.splitlines()
-    assert csv_out[0] == "number,state,value,params,duration,error" and len(csv_out) == 6
+    assert csv_out[0] == "number,state,value,params_x,duration,origin,error" and len(csv_out) == 6
     best = json.loads(cli("best", "demo", "--json", "--export", folder / "out", cwd=folder).stdout)
     assert {"study", "trial", "value", "params"} <= set(best)
     assert best["value"] == min(t["value"] for t in trials)
     assert (folder / "out" / "model.txt").read_text() == f"x={best['params']['x']}"
+    assert sorted(os.listdir(folder / "out")) == ["model.txt", "params.json"]
+    assert best["exported"] == [str(folder / "out" / "model.txt"), str(folder / "out" / "params.json")]
+    summary = json.loads((folder / "out" / "params.json").read_text())
+    assert summary == {"study": "demo", "trial": best["trial"], "metric": "loss", "value": best["value"],
+                       "params": best["params"], "metrics": {"loss": best["value"]}}
 
 
 def test_run_again_adds_nothing_and_n_trials_adds_the_difference(folder):
@@ -247,3 +261,128 @@ def test_a_bad_gpu_override_is_refused_and_changes_nothing(value, code, message,
     r = cli("run", "study.py", "--quiet", "--gpu", value, cwd=folder, env={"AUTOTUNE_GPUS": ""})
     assert r.returncode == code and message in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert dump(f"sqlite:///{folder / 'autotune.db'}") == before
+
+
+def test_trials_shows_the_origin_and_its_csv_has_a_column_per_parameter_and_metric(tmp_path):
+    write_study(tmp_path, """
+        study = at.Study(name="m", space={"x": at.uniform(0, 1), "act": at.choice(["relu", "tanh"]),
+                                          "epochs": at.fixed(3)},
+                         objective=lambda c, t: {"loss": c["x"], "acc": 1 - c["x"]}, n_trials=3, sampler="random",
+                         seed=0, enqueue=[{"x": 0.5, "act": "tanh"}])
+    """)
+    assert cli("run", "study.py", "--quiet", cwd=tmp_path).returncode == 0
+    table = cli("trials", "m", cwd=tmp_path).stdout.splitlines()
+    assert table[0].split() == ["#", "state", "value", "secs", "origin", "params", "/", "error"]
+    assert [line.split()[4] for line in table[1:]] == ["queue", "random", "random"]
+    rows = list(csv.DictReader(cli("trials", "m", "--format", "csv", cwd=tmp_path).stdout.splitlines()))
+    assert list(rows[0]) == ["number", "state", "value", "params_x", "params_act", "params_epochs", "metrics_acc",
+                             "duration", "origin", "error"]
+    assert rows[0]["params_x"] == "0.5" and rows[0]["params_act"] == "tanh" and rows[0]["params_epochs"] == "3"
+    assert [float(r["metrics_acc"]) for r in rows] == [1 - float(r["value"]) for r in rows]
+    assert [r["origin"] for r in rows] == ["queue", "random", "random"]
+
+
+def test_best_export_of_a_trial_that_saved_its_own_params_json_keeps_it(tmp_path):
+    write_study(tmp_path, """
+        def objective(config, trial):
+            trial.save_artifact("params.json", "mine")
+            return config["x"]
+
+        study = at.Study(name="p", space={"x": at.uniform(0, 1)}, objective=objective, n_trials=2)
+    """)
+    assert cli("run", "study.py", "--quiet", cwd=tmp_path).returncode == 0
+    r = cli("best", "p", "--export", tmp_path / "out", cwd=tmp_path)
+    assert r.returncode == 0 and "saved an artifact named params.json, exported as it is" in r.stderr
+    assert (tmp_path / "out" / "params.json").read_text() == "mine"
+
+
+def test_version_and_help_for_every_option():
+    import autotune
+    from autotune.cli import _parser
+
+    r = cli("--version", cwd=ROOT)
+    assert r.returncode == 0 and r.stdout.strip() == f"autotune {autotune.__version__}"
+    def options(parser, words):  # every option of every command, nested ones (db upgrade) included
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from options(sub, [*words, name])
+            else:
+                yield words, action
+
+    found = list(options(_parser(), ["autotune"]))
+    assert {tuple(w) for w, _ in found} >= {("autotune", c) for c in ("run", "status", "trials", "best", "delete",
+                                                                       "pruning", "dashboard")}
+    for words, action in found:
+        assert action.help, f"{' '.join(words)} {action.option_strings or action.dest} has no help text"
+    for name in ("status", "trials", "best", "pruning", "dashboard", "delete"):  # no study file to take storage= from
+        shown = cli(name, "--help", cwd=ROOT).stdout
+        assert "storage=" not in shown and "then sqlite:///autotune.db" in shown.replace("\n", " ").replace("  ", ""),\
+            shown
+    assert "the study's storage=" in cli("run", "--help", cwd=ROOT).stdout.replace("\n", " ").replace("  ", " ")
+
+
+def test_a_postgres_scheme_is_accepted_and_mysql_is_refused_by_name(folder, pg_url):
+    alias = pg_url.replace("postgresql+psycopg://", "postgres://", 1)
+    assert alias.startswith("postgres://")
+    r = cli("run", "study.py", "--quiet", "--storage", alias, cwd=folder)
+    assert r.returncode == 0 and "study 'demo': 5 COMPLETE in postgres://" in r.stdout, r.stderr
+    assert json.loads(cli("status", "--json", "--storage", pg_url, cwd=folder).stdout)[0]["counts"] == {"COMPLETE": 5}
+    for url in ("mysql://me:s3cr3tpw@dbhost/db", "mysql+pymysql://me@dbhost/db", "mariadb://me@dbhost/db"):
+        r = cli("status", "--storage", url, cwd=folder)
+        assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert "MySQL is not supported; autotune keeps studies in SQLite (sqlite:///autotune.db) or PostgreSQL" in \
+            r.stderr and "psycopg" not in r.stderr and "s3cr3tpw" not in r.stderr
+    assert not (folder / "autotune.db").exists()
+
+
+def test_install_hints_name_commands_that_work_from_a_checkout(tmp_path, folder):
+    # a pip install of autotune[...] by name would fetch an unrelated package of that name from PyPI
+    by_name = re.compile(r"pip install (-U )?['\"]?autotune\b")
+    files = [os.path.join(d, f) for top in ("autotune", "examples", "benchmarks")
+             for d, _, fs in os.walk(os.path.join(ROOT, top)) for f in fs if f.endswith((".py", ".md"))]
+    files.append(os.path.join(ROOT, "README.md"))
+    for path in files:
+        with open(path) as fh:
+            found = by_name.search(fh.read())
+        assert found is None, f"{path}: {found.group(0)}"
+    shim = tmp_path / "shim"  # optuna-dashboard not installed
+    shim.mkdir()
+    (shim / "optuna_dashboard.py").write_text("raise ImportError('No module named optuna_dashboard')\n")
+    assert cli("run", "study.py", "--quiet", cwd=folder).returncode == 0
+    r = cli("dashboard", "demo", cwd=folder, env={"PYTHONPATH": f"{shim}{os.pathsep}{ROOT}"})
+    assert r.returncode == 1 and "pip install optuna-dashboard (or, in the autotune checkout, pip install -e " \
+                                 "'.[dashboard]')" in r.stderr, r.stderr
+
+
+def test_the_dashboard_shows_real_trial_times_and_the_metric_name(folder):
+    assert cli("run", "study.py", "--quiet", cwd=folder).returncode == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "autotune.cli", "dashboard", "demo", "--port", str(port)],
+                              cwd=folder, env={**os.environ, "PYTHONPATH": ROOT}, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    detail = {}
+
+    def fetch() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/0", timeout=5) as resp:
+                detail.update(json.load(resp))
+            return True
+        except OSError:
+            return server.poll() is not None  # (a server that died ends the wait: checked below)
+
+    try:
+        assert wait_until(fetch, timeout=60) and detail, "the dashboard did not answer"
+    finally:
+        server.kill()
+        server.wait()
+    eng = sa.create_engine(f"sqlite:///{folder / 'autotune.db'}")
+    with eng.connect() as c:
+        stored = c.execute(sa.text("SELECT number, started_at, finished_at FROM autotune_trials ORDER BY number")).all()
+    eng.dispose()
+    assert detail["objective_names"] == ["loss"]
+    shown = [(t["datetime_start"], t["datetime_complete"]) for t in detail["trials"]]
+    assert shown == [(datetime.datetime.fromtimestamp(s).isoformat(), datetime.datetime.fromtimestamp(f).isoformat())
+                     for _, s, f in stored]

@@ -72,7 +72,7 @@ def _check_finished(folder, url):
 
 def _check_exact_schedule(folder, url):
     result, counted = _check_finished(folder, url)
-    assert result.counts() == {"COMPLETE": 1, "PRUNED": 11}
+    assert result.counts == {"COMPLETE": 1, "PRUNED": 11}
     assert sorted(len(t.intermediate) for t in counted) == [1] * 6 + [2] * 3 + [4] + [8, 8]
     assert sum(_steps(folder).values()) == 32  # of 96 without pruning
 
@@ -133,7 +133,7 @@ def test_paused_trials_of_a_study_resumed_without_halving_run_to_their_end(tmp_p
     r = cli("run", "study.py", "--storage", sqlite_url, "--quiet", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     result = at.load_study("halve", storage=sqlite_url)
-    assert result.counts() == {"COMPLETE": 6, "PRUNED": 6, "RETRIED": 1}
+    assert result.counts == {"COMPLETE": 6, "PRUNED": 6, "RETRIED": 1}
     assert all(t.intermediate[-1][0] == 7 for t in result.trials if t.state == "COMPLETE")
     steps = _steps(tmp_path)
     assert max(steps.values()) == 1 and sum(steps.values()) == 6 * 1 + 6 * 8
@@ -158,7 +158,7 @@ def test_ctrl_c_pauses_a_continued_trial_of_a_study_resumed_without_halving(tmp_
     assert len(trial.intermediate) > 1
     r = cli("run", "study.py", "--storage", sqlite_url, "--quiet", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert at.load_study("halve", storage=sqlite_url).counts() == {"COMPLETE": 6, "PRUNED": 6, "RETRIED": 1}
+    assert at.load_study("halve", storage=sqlite_url).counts == {"COMPLETE": 6, "PRUNED": 6, "RETRIED": 1}
     assert max(_steps(tmp_path).values()) == 1
 
 
@@ -169,7 +169,7 @@ def test_an_objective_that_pauses_on_its_own_fails_its_trial_with_the_reason(sql
 
     study = at.Study(name="self_pause", space={"x": at.uniform(0, 1)}, objective=objective, n_trials=2, seed=0)
     result = study.run(storage=sqlite_url)
-    assert result.counts() == {"FAIL": 2}
+    assert result.counts == {"FAIL": 2}
     assert all("only the halving pruner pauses a trial" in t.error for t in result.trials)
 
 
@@ -236,7 +236,7 @@ def test_a_wrapped_torch_objective_leaves_no_checkpoint_of_a_pruned_trial(tmp_pa
     r = cli("run", "study.py", "--storage", sqlite_url, "--quiet", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     result = at.load_study("mlp", storage=sqlite_url)
-    assert result.counts() == {"COMPLETE": 1, "PRUNED": 5}
+    assert result.counts == {"COMPLETE": 1, "PRUNED": 5}
     assert not os.listdir(tmp_path / ".autotune" / "checkpoints" / "mlp")
 
 
@@ -357,7 +357,7 @@ def test_cohorts_are_halved_one_after_another(sqlite_url):
     assert by_cohort == [[1, 1, 2, 8], [1, 1, 2, 8]]
     first_of_next = calls.index((4, 0))
     assert all(n < 4 for n, _ in calls[:first_of_next]) and all(n >= 4 for n, _ in calls[first_of_next:])
-    assert result.counts() == {"COMPLETE": 2, "PRUNED": 6}
+    assert result.counts == {"COMPLETE": 2, "PRUNED": 6}
 
 
 def test_the_sampler_learns_from_each_trial_once_as_it_finished(sqlite_url):
@@ -586,7 +586,7 @@ study = at.Study(name="slow", space={"x": at.uniform(0, 1)}, objective=objective
 
     study = load_study_file(str(tmp_path / "study.py"), None)
     result = study.run(storage=sqlite_url)
-    assert result.counts() == {"COMPLETE": 1, "PRUNED": 3}
+    assert result.counts == {"COMPLETE": 1, "PRUNED": 3}
     assert len(reads) <= 8, len(reads)  # 5 here; 13 without the check: one more per half-second tick of the wait
 
 

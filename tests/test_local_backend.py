@@ -45,7 +45,7 @@ def study_file(tmp_path):
 def test_parallel_trials_really_overlap(study_file, sqlite_url):
     result = load_study_file(study_file, "sleep").run(storage=sqlite_url)
     trials = result.trials
-    assert result.counts() == {"COMPLETE": 8}
+    assert result.counts == {"COMPLETE": 8}
     # at some instant four trials were running at once
     events = sorted([(t.started_at, 1) for t in trials] + [(t.finished_at, -1) for t in trials])
     level = peak = 0
@@ -67,18 +67,18 @@ def test_a_killed_worker_fails_only_its_trial_and_is_replaced(study_file, storag
 def test_a_worker_that_exits_fails_only_its_trial(study_file, sqlite_url):
     result = load_study_file(study_file, "exit_").run(storage=sqlite_url)
     assert [t.error for t in result.trials if t.state == "FAIL"] == ["worker died (exit code 7)"]
-    assert result.counts()["COMPLETE"] == 5
+    assert result.counts["COMPLETE"] == 5
 
 
 def test_a_trial_past_its_timeout_is_killed(study_file, sqlite_url):
     result = load_study_file(study_file, "hang").run(storage=sqlite_url)
     assert [t.error for t in result.trials if t.state == "FAIL"] == ["timed out after 2 s"]
-    assert result.counts()["COMPLETE"] == 5
+    assert result.counts["COMPLETE"] == 5
 
 
 def test_reports_from_workers_drive_pruning_and_artifacts_come_back(study_file, sqlite_url):
     result = load_study_file(study_file, "prune").run(storage=sqlite_url)
-    assert result.counts().get("PRUNED", 0) >= 3
+    assert result.counts.get("PRUNED", 0) >= 3
     pid = open(result.best_artifact("pid.txt")).read()
     assert pid.isdigit()
 
@@ -92,4 +92,4 @@ def test_objectives_without_a_study_file_are_sent_by_value(sqlite_url):
     study = at.Study(name="closure", space={"x": at.uniform(0, 1)}, objective=objective, n_trials=4,
                      parallelism=2, sampler="random", seed=0)
     result = study.run(storage=sqlite_url)
-    assert result.counts() == {"COMPLETE": 4} and result.best_value >= 10
+    assert result.counts == {"COMPLETE": 4} and result.best_value >= 10

@@ -29,9 +29,9 @@ def sampler(request):
 def test_every_sampler_runs_persists_and_resumes(sampler, sqlite_url):
     study = at.Study(name="s", space=_space_for(sampler), objective=_objective, sampler=sampler, n_trials=12, seed=1)
     first = study.run(storage=sqlite_url, n_trials=6)
-    assert first.counts() == {"COMPLETE": 6}
+    assert first.counts == {"COMPLETE": 6}
     result = study.run(storage=sqlite_url)
-    assert result.counts() == {"COMPLETE": 12}
+    assert result.counts == {"COMPLETE": 12}
     assert sorted(t.number for t in result.trials) == list(range(12))
     assert all(t.origin.endswith(sampler if sampler != "auto" else "") for t in result.trials)
     assert result.best_value == min(t.value for t in result.trials)
@@ -90,7 +90,7 @@ def test_nsga2_finds_a_pareto_front(sqlite_url):
     study = at.Study(name="mo", space=MIXED, metric=["a", "b"], mode=["min", "min"], sampler="nsga2", n_trials=10,
                      seed=0, objective=lambda c, t: {"a": c["x"] ** 2, "b": (c["x"] - 1) ** 2})
     result = study.run(storage=sqlite_url)
-    assert result.counts() == {"COMPLETE": 10}
+    assert result.counts == {"COMPLETE": 10}
     assert all(len(t.values) == 2 for t in result.trials)
 
 
@@ -136,7 +136,7 @@ def test_every_pruner_stops_weak_learning_curves(pruner, sqlite_url):
 
 def test_no_pruner_prunes_nothing(sqlite_url):
     study = at.Study(name="p", space=MIXED, objective=_curve, sampler="random", pruner="none", n_trials=10, seed=0)
-    assert study.run(storage=sqlite_url).counts() == {"COMPLETE": 10}
+    assert study.run(storage=sqlite_url).counts == {"COMPLETE": 10}
 
 
 def test_sampler_and_pruner_instances_are_accepted(sqlite_url):
@@ -146,7 +146,7 @@ def test_sampler_and_pruner_instances_are_accepted(sqlite_url):
                      pruner=optuna.pruners.MedianPruner(n_startup_trials=2), n_trials=10)
     result = study.run(storage=sqlite_url)
     assert {t.origin for t in result.trials} == {"RandomSampler"}
-    assert result.counts().get("PRUNED", 0) >= 1
+    assert result.counts.get("PRUNED", 0) >= 1
 
 
 CONDITIONAL = {"x": at.uniform(-2, 2),
@@ -162,7 +162,7 @@ def test_samplers_handle_conditional_spaces(sampler, sqlite_url):
 
     study = at.Study(name="c", space=CONDITIONAL, objective=objective, sampler=sampler, n_trials=14, seed=0)
     result = study.run(storage=sqlite_url)
-    assert result.counts() == {"COMPLETE": 14}
+    assert result.counts == {"COMPLETE": 14}
     for t in result.trials:
         assert ("m" in t.params) == (t.params["opt"] == "sgd") and ("b" in t.params) == (t.params["opt"] == "adam")
 
@@ -221,7 +221,7 @@ def test_skopt_samplers_repeat_quietly_on_a_space_they_have_exhausted(sampler, s
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = study.run(storage=sqlite_url)
-    assert result.counts() == {"COMPLETE": 12}
+    assert result.counts == {"COMPLETE": 12}
     assert [str(w.message) for w in caught if "skopt" in w.filename or "sklearn" in w.filename] == []
 
 

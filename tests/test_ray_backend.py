@@ -36,7 +36,7 @@ def test_quickstart_gives_the_same_number_of_trials_on_ray(sqlite_url, tmp_path)
     on_ray = study.run(storage=sqlite_url, backend="ray", parallelism=2)
     local = study.run(storage=f"sqlite:///{tmp_path / 'local.db'}", backend="local", parallelism=2)
     assert len(on_ray.trials) == len(local.trials) == study.n_trials
-    assert sum(on_ray.counts().values()) == study.n_trials
+    assert sum(on_ray.counts.values()) == study.n_trials
     assert os.path.exists(on_ray.best_artifact("model.txt"))
 
 

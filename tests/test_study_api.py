@@ -29,7 +29,7 @@ def make(name="s", objective=quadratic, **kw):
 
 def test_run_persists_every_trial_and_reports_the_best(storage):
     result = make().run(storage=storage)
-    assert result.counts() == {"COMPLETE": 8}
+    assert result.counts == {"COMPLETE": 8}
     values = [t.value for t in result.trials]
     assert result.best_value == min(values)
     assert result.best_params == result.trials[values.index(min(values))].params
@@ -39,8 +39,8 @@ def test_run_persists_every_trial_and_reports_the_best(storage):
 
 def test_a_finished_study_adds_nothing_and_a_larger_total_adds_the_difference(storage):
     make().run(storage=storage)
-    assert make().run(storage=storage).counts() == {"COMPLETE": 8}
-    assert make().run(storage=storage, n_trials=11).counts() == {"COMPLETE": 11}
+    assert make().run(storage=storage).counts == {"COMPLETE": 8}
+    assert make().run(storage=storage, n_trials=11).counts == {"COMPLETE": 11}
     assert [r.number for r in trial_rows(storage)] == list(range(11))
 
 
@@ -66,7 +66,7 @@ def test_failing_trials_keep_their_reason_and_the_study_goes_on(storage):
     assert by_number[3].state == "FAIL" and by_number[3].error == "the objective called sys.exit(2)"
     assert by_number[1].state == "FAIL" and by_number[1].error == "returned nan"
     assert by_number[2].state == "COMPLETE"
-    assert result.counts() == {"FAIL": 4, "COMPLETE": 2}
+    assert result.counts == {"FAIL": 4, "COMPLETE": 2}
 
 
 def test_max_retries_reruns_a_failed_configuration(storage):
@@ -197,7 +197,7 @@ def test_configurations_enqueued_beyond_a_used_budget_are_not_queued_and_said_so
     with pytest.warns(UserWarning, match=r"study 'fresh': 1 of the configurations to run first"):
         fresh = make(name="fresh", enqueue=three, n_trials=2).run(storage=storage)
     assert [t.params for t in sorted(fresh.trials, key=lambda t: t.number)] == three[:2]
-    assert fresh.counts() == {"COMPLETE": 2}
+    assert fresh.counts == {"COMPLETE": 2}
 
 
 def test_a_run_aborted_on_an_existing_study_takes_back_what_it_queued(storage):
@@ -298,7 +298,7 @@ def test_objectives_of_every_callable_shape_are_accepted_and_seeds_up_to_2_32_ru
                       lambda *args: 1.0):
         at.Study(name="shapes", space=SPACE, objective=objective)
     result = make(name="top", objective=train, sampler="auto", seed=2**32 - 1, n_trials=3).run(storage=sqlite_url)
-    assert result.counts() == {"COMPLETE": 3}
+    assert result.counts == {"COMPLETE": 3}
     with pytest.raises(ConfigError, match=r"`seed` must be an integer from 0 to 4294967295, but got -1"):
         make(seed=-1)
 
@@ -368,7 +368,7 @@ def test_a_multi_objective_study_records_reports_as_curves(sqlite_url):
     study = at.Study(name="mo", space={"x": at.uniform(0, 1)}, metric=["a", "b"], mode=["min", "max"],
                      objective=objective, sampler="tpe", n_trials=4, seed=0)
     result = study.run(storage=sqlite_url)
-    assert result.counts() == {"COMPLETE": 4}  # Optuna refuses reports of several objectives; they were failing
+    assert result.counts == {"COMPLETE": 4}  # Optuna refuses reports of several objectives; they were failing
     assert all([s for s, _ in t.intermediate] == [0, 1, 2] for t in result.trials)
 
 
@@ -418,7 +418,7 @@ def test_numpy_and_torch_constraint_values_are_numbers(sqlite_url, constraints):
     study = at.Study(name="c", space={"x": at.uniform(0, 10)}, objective=_sized, n_trials=4, seed=0,
                      sampler="random", constraints=constraints)
     result = study.run(storage=sqlite_url)
-    assert result.counts() == {"COMPLETE": 4}
+    assert result.counts == {"COMPLETE": 4}
     assert [t.feasible for t in result.trials] == [t.metrics["size"] <= 2.0 for t in result.trials]
 
 
@@ -437,3 +437,82 @@ def test_a_constraints_function_returning_no_number_stops_the_run_and_changes_no
                                                      "when the trial is feasible"):
         study.run(storage=sqlite_url)
     assert dump(sqlite_url) == before
+
+
+def _napping(config, trial):
+    import time
+
+    time.sleep(0.05)
+    return {"loss": (config["x"] - 1) ** 2, "size": config["n"]}
+
+
+def test_to_optuna_keeps_each_trials_times_and_the_metric_names(storage):
+    result = make(objective=_napping, n_trials=4).run(storage=storage)
+    study = result.to_optuna()
+    assert study.metric_names == ["loss"]
+    stored = {t.number: t for t in result.trials}
+    assert [t.user_attrs["autotune_number"] for t in study.trials] == sorted(stored)
+    for t in study.trials:
+        mine = stored[t.user_attrs["autotune_number"]]
+        assert abs(t.datetime_start.timestamp() - mine.started_at) < 1e-5
+        assert abs(t.datetime_complete.timestamp() - mine.finished_at) < 1e-5
+        assert t.duration.total_seconds() >= 0.05  # the objective slept that long between the two
+    starts = [t.datetime_start for t in study.trials]
+    assert starts == sorted(starts) and len(set(starts)) == 4  # one after another, not one snapshot moment
+
+    mo = at.Study(name="mo", space={"x": at.uniform(0, 1)}, metric=["a", "b"], mode=["min", "max"],
+                  objective=lambda c, t: {"a": c["x"], "b": c["x"] ** 2}, sampler="random", n_trials=2, seed=0)
+    assert mo.run(storage=storage).to_optuna().metric_names == ["a", "b"]
+
+
+def test_to_optuna_of_a_constrained_study_has_the_same_best_trial(sqlite_url):
+    # the unconstrained optimum (x near 4) breaks the constraint size <= 2: Optuna's best trial must not be it
+    study = at.Study(name="c", space={"x": at.uniform(0, 10)}, objective=_sized, sampler="random", n_trials=12,
+                     seed=3, constraints=lambda m: m["size"] - 2.0)
+    result = study.run(storage=sqlite_url)
+    unconstrained = min((t for t in result.trials if t.state == "COMPLETE"), key=lambda t: t.value)
+    assert not unconstrained.feasible and result.best_trial.feasible
+    assert result.to_optuna().best_trial.user_attrs["autotune_number"] == result.best_trial.number
+
+
+@pytest.mark.parametrize("sampler", ["auto", "tpe", "gp", "nsga2"])
+def test_constrained_samplers_use_optunas_current_api_without_future_warnings(sampler):
+    import warnings
+
+    from autotune.search import make_sampler
+
+    space = at.Space({"x": at.uniform(0, 10), "n": at.randint(1, 3)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # what Optuna warns of deprecated arguments with
+        for constraints_func in (None, lambda t: [0.0]):
+            make_sampler(sampler, space, seed=0, n_trials=20, parallelism=1, n_objectives=1,
+                         constraints_func=constraints_func)
+
+
+def test_a_constrained_study_runs_without_future_warnings(sqlite_url):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = at.Study(name="c", space={"x": at.uniform(0, 10)}, objective=_sized, sampler="tpe", n_trials=20,
+                          seed=1, constraints=lambda m: m["size"] - 2.0).run(storage=sqlite_url)
+    assert not [w for w in caught if issubclass(w.category, FutureWarning)]
+    assert result.best_trial.feasible and not all(t.feasible for t in result.trials)
+
+
+def test_counts_is_a_property_like_the_best_values(sqlite_url):
+    result = make(n_trials=2).run(storage=sqlite_url)
+    assert result.counts == {"COMPLETE": 2} and "counts={'COMPLETE': 2}" in repr(result)
+    assert isinstance(type(result).counts, property) and isinstance(type(result).best_value, property)
+
+
+def test_the_study_docstring_documents_every_argument():
+    import inspect
+    import pydoc
+
+    shown = pydoc.render_doc(at.Study, renderer=pydoc.plaintext)
+    assert "see the README" not in shown and "Args:" in shown
+    doc = inspect.getdoc(at.Study)
+    args = doc[doc.index("Args:"):]
+    for name in inspect.signature(at.Study).parameters:
+        assert f"\n    {name}:" in args or f"\n    {name} " in args, name

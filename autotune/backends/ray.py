@@ -29,8 +29,8 @@ def _require_ray():
     try:
         import ray
     except ImportError:
-        raise ConfigError("the ray backend needs Ray: pip install 'autotune[ray]' (or pip install 'ray[default]')."
-                          ) from None
+        raise ConfigError("the ray backend needs Ray: pip install 'ray[default]' (or, in the autotune checkout, "
+                          "pip install -e '.[ray]').") from None
     return ray
 
 

@@ -164,7 +164,16 @@ class StudyDatabase:
             hint = f"for a SQLite file write sqlite:///{url}" if path_like else "use e.g. sqlite:///autotune.db"
             raise StorageError(f"'{self.shown_url}' is not a storage URL (from --storage, $AUTOTUNE_STORAGE or the "
                                f"study's storage=); {hint}, or postgresql://user:password@host/db.") from None
-        self.dialect = parsed.get_backend_name()
+        backend = parsed.get_backend_name()
+        if backend == "postgres":  # a common alias (Heroku, libpq's own URIs) that SQLAlchemy does not know
+            parsed = parsed.set(drivername="postgresql+" + (parsed.get_driver_name() if "+" in parsed.drivername
+                                                            else "psycopg"))
+            backend = "postgresql"
+        if backend not in ("sqlite", "postgresql"):
+            what = "MySQL" if backend in ("mysql", "mariadb") else f"'{parsed.drivername}'"
+            raise StorageError(f"cannot use {self.shown_url}: {what} is not supported; autotune keeps studies in "
+                               "SQLite (sqlite:///autotune.db) or PostgreSQL (postgresql://user:password@host/db).")
+        self.dialect = backend
         kwargs: dict[str, Any] = {}
         if self.dialect == "sqlite":
             path = parsed.database or ""
@@ -189,8 +198,8 @@ class StudyDatabase:
         try:
             self.engine: Engine = sa.create_engine(parsed, **kwargs)
         except (NoSuchModuleError, ImportError) as exc:
-            raise StorageError(f"cannot use {self.shown_url}: {scrub(str(exc), url)}; install the database driver "
-                               "(e.g. pip install 'psycopg[binary]' for PostgreSQL).") from None
+            raise StorageError(f"cannot use {self.shown_url}: {scrub(str(exc), url)}; write postgresql:// for "
+                               "psycopg, the driver autotune installs, or install the driver the URL names.") from None
         if self.dialect == "sqlite":
             self._sqlite_setup()
         self._compile_hot()
@@ -292,8 +301,8 @@ class StudyDatabase:
             found = int(row[0]) if row else 0
             if found > S.SCHEMA_VERSION:
                 raise StorageError(f"the study database {self.shown_url} has schema version {found}, newer than "
-                                   f"this autotune understands ({S.SCHEMA_VERSION}); upgrade autotune "
-                                   "(pip install -U autotune).")
+                                   f"this autotune understands ({S.SCHEMA_VERSION}); upgrade autotune (in its "
+                                   "checkout: git pull, then pip install -e .).")
             if found < S.SCHEMA_VERSION:
                 raise StorageError(f"the study database {self.shown_url} has the older schema version {found}; "
                                    f"run `autotune db upgrade --storage URL` to bring it to {S.SCHEMA_VERSION}.")
@@ -398,14 +407,48 @@ class StudyDatabase:
                 "it with a changed space would mix incomparable trials. Use another study name, or restore the space.")
         return row, created
 
-    def delete_study(self, study_id: int) -> None:
-        def fn(conn: Connection) -> None:
+    def delete_study(self, study_id: int, *, refuse_live: float | None = None) -> dict[str, Any]:
+        """Remove a study with its trials, driver rows and artifacts, the files of an external artifact store
+        included (removed once the deletion has committed). Returns what went: ``trials``, ``artifacts``, and
+        ``files_left``, the external files that could not be removed.
+
+        ``refuse_live``: a grace period in seconds. The deletion is then refused (StorageError) while a driver is
+        live on the study by the rule stale trials are judged by: its process alive (on this host) and a heartbeat
+        within the grace. A driver killed without unregistering stops counting at once on this host, and after the
+        grace elsewhere."""
+        def fn(conn: Connection) -> tuple[dict[str, Any], list[str]]:
+            row = conn.execute(sa.select(S.studies.c.name).where(S.studies.c.id == study_id).with_for_update()).first()
+            if row is None:  # deleted by another process meanwhile
+                if refuse_live is None:
+                    return {"trials": 0, "artifacts": 0}, []
+                raise StorageError(f"the study was deleted from {self.shown_url} meanwhile; nothing left to delete.")
+            if refuse_live is not None:
+                host, now = socket.gethostname(), time.time()
+                live = [d for d in conn.execute(sa.select(S.drivers).where(S.drivers.c.study_id == study_id)).all()
+                        if not _driver_dead(d, host, now, refuse_live)]
+                if live:
+                    who = "; ".join(f"{d.host} pid {d.pid}, last heartbeat {max(0.0, now - d.heartbeat_at):.0f} s "
+                                    "ago" for d in live)
+                    raise StorageError(
+                        f"study '{row.name}' in {self.shown_url} has {len(live)} live driver{'s' * (len(live) > 1)} "
+                        f"({who}); stop {'them' if len(live) > 1 else 'it'} first (Ctrl-C), then delete. A driver that "
+                        f"was killed stops counting at once on its own host, and after {refuse_live:g} s without a "
+                        "heartbeat from any other.")
+            count = lambda t: conn.execute(sa.select(sa.func.count()).select_from(t)  # noqa: E731
+                                           .where(t.c.study_id == study_id)).scalar()
+            gone = {"trials": count(S.trials), "artifacts": count(S.artifacts)}
+            external = list(conn.execute(sa.select(S.artifacts.c.location).where(
+                S.artifacts.c.study_id == study_id, S.artifacts.c.location.is_not(None))).scalars())
             conn.execute(S.artifact_chunks.delete().where(S.artifact_chunks.c.artifact_id.in_(
                 sa.select(S.artifacts.c.id).where(S.artifacts.c.study_id == study_id))))
             for table in (S.artifacts, S.trials, S.drivers):
                 conn.execute(table.delete().where(table.c.study_id == study_id))
             conn.execute(S.studies.delete().where(S.studies.c.id == study_id))
-        self.write(fn, "delete from")
+            return gone, external
+
+        gone, external = self.write(fn, "delete from")
+        gone["files_left"] = _delete_external(external)
+        return gone
 
     def peek(self, study_id: int) -> Peek:
         r = self.read(lambda c: c.execute(
@@ -915,13 +958,15 @@ class StudyDatabase:
         return data
 
 
-def _delete_external(locations: list[str]) -> None:
-    """Remove artifact files of trials that fell out of the best ``keep_artifacts`` (best effort)."""
-    if not locations:
-        return
+def _delete_external(locations: list[str]) -> list[str]:
+    """Remove artifact files of an external store (best effort); returns those that could not be removed."""
+    left = []
     for loc in locations:
-        with contextlib.suppress(Exception):
+        try:
             delete_location(loc)
+        except Exception:  # noqa: BLE001 - a file that cannot be removed now is reported, not fatal
+            left.append(loc)
+    return left
 
 
 class _Duplicate(Exception):

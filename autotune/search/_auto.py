@@ -133,14 +133,14 @@ class AutoGPSampler(BaseSampler):
         def shifted(k: int) -> int | None:
             return None if seed is None else (seed + k) % 2**32  # a seed of 2**32 - 1 is allowed
 
-        self._gp = GPSampler(seed=seed, n_startup_trials=n_startup_trials, warn_independent_sampling=False,
-                             constraints_func=constraints_func)
-        self._tpe = TPESampler(seed=shifted(1), multivariate=True, n_startup_trials=n_startup_trials,
-                               warn_independent_sampling=False, constraints_func=constraints_func)
+        # constraint values reach these samplers on the trials themselves (``_plugins.constrained`` computes them
+        # with ``constraints_func``); here it only says whether the study has constraints
+        self._gp = GPSampler(seed=seed, n_startup_trials=n_startup_trials, warn_independent_sampling=False)
+        self._tpe = TPESampler(seed=shifted(1), multivariate=True, n_startup_trials=n_startup_trials)
         self._random = RandomSampler(seed=shifted(2))  # the random start, and the last resort against repeats
         # the same GP on the values as they are: the second opinion asked when the warped GP has stalled
         self._plain_gp = GPSampler(seed=shifted(3), n_startup_trials=n_startup_trials,
-                                   warn_independent_sampling=False, constraints_func=constraints_func)
+                                   warn_independent_sampling=False)
         self._stall_window, self._stall_tolerance, self._second_opinion_every = stall_window, stall_tolerance, every
         self._constrained = constraints_func is not None
         self._retries = retries

@@ -21,6 +21,7 @@ A sampler is anything implementing Optuna's ``BaseSampler`` (three methods); a p
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from autotune.errors import ConfigError
@@ -103,8 +104,7 @@ def make_sampler(spec: Any, space: Space, *, seed: int | None, n_trials: int | N
         return spec, type(spec).__name__
     name = resolve_auto(space, n_trials, parallelism, n_objectives) if spec == "auto" else spec
     if name == "tpe":
-        sampler = S.TPESampler(seed=seed, multivariate=True, group=space.is_conditional,
-                               warn_independent_sampling=False, constraints_func=constraints_func)
+        sampler = S.TPESampler(seed=seed, multivariate=True, group=space.is_conditional)
     elif name == "gp":
         if spec == "auto":  # GP that re-proposes repeated points, with a random start of 4 of 16, 8 of 32, ≤ 10
             from autotune.search._auto import AutoGPSampler
@@ -112,8 +112,7 @@ def make_sampler(spec: Any, space: Space, *, seed: int | None, n_trials: int | N
             sampler = AutoGPSampler(seed=seed, n_startup_trials=max(4, min(10, (n_trials or 40) // 4)),
                                     constraints_func=constraints_func)
         else:
-            sampler = S.GPSampler(seed=seed, n_startup_trials=10, warn_independent_sampling=False,
-                                  constraints_func=constraints_func)
+            sampler = S.GPSampler(seed=seed, n_startup_trials=10, warn_independent_sampling=False)
     elif name == "cmaes":
         try:
             import cmaes  # noqa: F401
@@ -127,14 +126,70 @@ def make_sampler(spec: Any, space: Space, *, seed: int | None, n_trials: int | N
     elif name == "qmc":
         sampler = _qmc_sampler()(seed=seed, scramble=seed is not None, warn_independent_sampling=False)
     elif name == "nsga2":
-        sampler = S.NSGAIISampler(seed=seed, constraints_func=constraints_func)
+        sampler = S.NSGAIISampler(seed=seed)
     elif name.startswith("skopt-"):
         from autotune.search._skopt import make_skopt_sampler
 
         sampler = make_skopt_sampler(name, space, seed, n_objectives)
     else:  # pragma: no cover - check_sampler ran in Study()
         raise ConfigError(f"unknown sampler {spec!r}")
+    if constraints_func is not None and name in ("tpe", "gp", "nsga2"):  # the samplers that steer by constraints
+        sampler = constrained(sampler, constraints_func)
     return sampler, (f"auto:{name}" if spec == "auto" else name)
+
+
+@functools.cache
+def _constrained_sampler_class():
+    """The class of :func:`constrained` (built on first use: importing this module does not import Optuna)."""
+    from optuna.samplers import BaseSampler
+
+    class ConstrainedSampler(BaseSampler):
+        """A sampler whose finished trials carry their constraint values, where Optuna's samplers read them.
+
+        Optuna's samplers read a trial's constraints from the trial itself (what ``Trial.set_constraint`` records, or
+        the list Optuna's own after-trial step stores); the ``constraints_func`` argument that made them compute the
+        values is deprecated (a FutureWarning on every run). Here the values are computed once per finished trial, as
+        that step did (complete and pruned trials), stored in the same place, and the wrapped sampler is told the trial.
+        """
+
+        def __init__(self, inner, constraints_func) -> None:
+            self.inner, self._constraints_func = inner, constraints_func
+
+        def __getattr__(self, name: str):  # what the engine reads of a sampler (e.g. ``fallback``) is the inner one's
+            if name in ("inner", "_constraints_func"):
+                raise AttributeError(name)
+            return getattr(self.inner, name)
+
+        def infer_relative_search_space(self, study, trial):
+            return self.inner.infer_relative_search_space(study, trial)
+
+        def sample_relative(self, study, trial, search_space):
+            return self.inner.sample_relative(study, trial, search_space)
+
+        def sample_independent(self, study, trial, param_name, param_distribution):
+            return self.inner.sample_independent(study, trial, param_name, param_distribution)
+
+        def before_trial(self, study, trial) -> None:
+            self.inner.before_trial(study, trial)
+
+        def after_trial(self, study, trial, state, values) -> None:
+            from optuna.trial import TrialState
+
+            if state in (TrialState.COMPLETE, TrialState.PRUNED):
+                constraints = tuple(float(v) for v in self._constraints_func(trial))
+                study._storage.set_trial_system_attr(trial._trial_id, "constraints", constraints)
+                trial.system_attrs["constraints"] = constraints
+            self.inner.after_trial(study, trial, state, values)
+
+        def reseed_rng(self) -> None:
+            self.inner.reseed_rng()
+
+    return ConstrainedSampler
+
+
+def constrained(sampler, constraints_func):
+    """``sampler``, told each finished trial's constraint values (see ``ConstrainedSampler`` above)."""
+    return _constrained_sampler_class()(sampler, constraints_func)
 
 
 def _Grid(search_space, seed):
