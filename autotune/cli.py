@@ -140,7 +140,7 @@ def cmd_status(args) -> int:
     for s in out:
         c = s["counts"]
         states = " ".join(f"{k.lower()}={c[k]}" for k in ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "PAUSED",
-                                                          "WAITING", "RETRIED") if c.get(k))
+                                                          "WAITING", "RETRIED", "UNCOUNTED") if c.get(k))
         best = f"best {s['best_value']:.6g} (trial {s['best_trial']})" if s["best_trial"] is not None else "best -"
         print(f"{s['study']}: {s['finished']} finished ({states or 'no trials'}) | {'/'.join(s['metric'])} "
               f"{'/'.join(s['mode'])} | {best}")
@@ -404,9 +404,32 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _speak_plainly(debug: bool) -> None:
+    """autotune's own warnings and notices as ``autotune: warning: ...`` lines on stderr (not Python's
+    ``file:line: UserWarning`` form, which points into autotune rather than at the user's study)."""
+    import logging
+    import warnings
+
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if debug or not filename.startswith(os.path.dirname(os.path.abspath(__file__)) + os.sep):
+            return shown(message, category, filename, lineno, file, line)
+        print(f"autotune: warning: {message}", file=sys.stderr, flush=True)
+
+    warnings.showwarning = show
+    log = logging.getLogger("autotune")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("autotune: %(message)s"))
+        log.addHandler(handler)
+        log.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     debug = os.environ.get("AUTOTUNE_DEBUG") == "1"
+    _speak_plainly(debug)
     try:
         return args.fn(args)
     except AutotuneError as exc:
