@@ -1,15 +1,23 @@
 """Faults beyond a crash: a driver paused past ``stale_after``, a database that goes away for a while."""
 
+import contextlib
 import json
+import os
 import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
 import time
 from collections import Counter
 
 import pytest
+import sqlalchemy as sa
 
 import autotune as at
 from autotune.database import _schema as S
-from tests.conftest import rows_so_far, start_driver, trial_rows, wait_until, write_study
+from tests.conftest import ROOT, cli, rows_so_far, start_driver, trial_rows, wait_until, write_study
 
 SLOW = """
 import json, os, time
@@ -84,3 +92,144 @@ def test_a_driver_never_fails_its_own_trials_as_stale(tmp_path, sqlite_url):
     rows = trial_rows(sqlite_url)
     assert [r.state for r in rows] == ["COMPLETE"] * 6, [(r.state, r.error) for r in rows]
     assert db.other_drivers(sid, "nobody", 60) == 0
+
+
+class Proxy:
+    """A TCP proxy in front of PostgreSQL that the test can cut: while cut, connections are refused and the open
+    ones are dropped, as when the server restarts or the network goes."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.upstream = (host, port)
+        self.port = _free_port()
+        self.conns: list[socket.socket] = []
+        self.lock = threading.Lock()
+        self.listener = None
+        self.resume()
+
+    def resume(self) -> None:
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", self.port))
+        self.listener.listen(64)
+        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
+
+    def cut(self) -> None:
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread (a close alone would not)
+        self.listener.close()
+        with self.lock:
+            for c in self.conns:
+                with contextlib.suppress(OSError):
+                    c.shutdown(socket.SHUT_RDWR)
+                c.close()
+            self.conns.clear()
+
+    def _accept(self, listener) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(self.upstream)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.conns += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src, dst) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        for s in (src, dst):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def cut_pg(pg_url):
+    """A PostgreSQL database reached through a proxy that can be cut: (url through the proxy, proxy)."""
+    u = sa.engine.make_url(pg_url)
+    proxy = Proxy(u.host or "127.0.0.1", u.port or 5432)
+    yield u.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False), proxy
+    proxy.cut()
+
+
+OUTAGE = """
+import time
+
+def objective(config, trial):
+    time.sleep(0.3)
+    return config["x"]
+
+study = at.Study(name="outage", space={"x": at.uniform(0, 1)}, objective=objective, n_trials=16, sampler="random",
+                 parallelism=2, stale_after=5)
+"""
+
+
+@pytest.mark.slow
+def test_a_short_postgresql_outage_is_waited_out(tmp_path, cut_pg):
+    """PostgreSQL refusing connections for 3 s ended the driver (rc 1, a trial left RUNNING). Now the run waits,
+    its trials go on, and it finishes the exact total."""
+    url, proxy = cut_pg
+    write_study(tmp_path, OUTAGE)
+    driver = start_driver(tmp_path, url)
+    assert wait_until(lambda: sum(r.state == "COMPLETE" for r in rows_so_far(url)) >= 3)
+    proxy.cut()
+    time.sleep(3)
+    proxy.resume()
+    out, err = driver.communicate(timeout=180)
+    assert driver.returncode == 0, err
+    assert "is unreachable" in err and "is back after" in err and "Traceback" not in err
+    rows = trial_rows(url)
+    assert Counter(r.state for r in rows if r.counted) == {"COMPLETE": 16}
+    assert not [r for r in rows if r.state in ("RUNNING", "WAITING")]
+
+
+@pytest.mark.slow
+def test_an_outage_past_the_limit_stops_with_one_message_and_the_study_resumes(tmp_path, cut_pg):
+    url, proxy = cut_pg
+    write_study(tmp_path, OUTAGE)
+    env = {"AUTOTUNE_DB_OUTAGE": "2"}
+    driver = subprocess.Popen([sys.executable, "-m", "autotune.cli", "run", "study.py", "--storage", url, "--quiet"],
+                              cwd=tmp_path, env={**os.environ, "PYTHONPATH": ROOT, **env}, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert wait_until(lambda: sum(r.state == "COMPLETE" for r in rows_so_far(url)) >= 3)
+    proxy.cut()
+    out, err = driver.communicate(timeout=120)
+    proxy.resume()
+    assert driver.returncode == 1, err
+    assert "has been unreachable for" in err and "run the same command once the database is back" in err
+    assert "Traceback" not in err and err.count("autotune: error:") == 1
+    again = cli("run", "study.py", "--storage", url, "--quiet", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    rows = trial_rows(url)
+    assert sum(r.counted and r.state == "COMPLETE" for r in rows) == 16
+    assert not [r for r in rows if r.state in ("RUNNING", "WAITING")]
+
+
+@pytest.mark.slow
+def test_a_sqlite_write_lock_held_past_the_busy_timeout_is_waited_out(tmp_path, sqlite_url):
+    """A lock held past SQLite's busy timeout raised a raw 'database is locked' traceback from the BEGIN hook."""
+    write_study(tmp_path, OUTAGE)
+    driver = start_driver(tmp_path, sqlite_url)
+    assert wait_until(lambda: sum(r.state == "COMPLETE" for r in rows_so_far(sqlite_url)) >= 3)
+    holder = sqlite3.connect(sa.engine.make_url(sqlite_url).database, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the single writer's lock, held past the 10 s busy timeout
+    time.sleep(13)
+    holder.execute("ROLLBACK")
+    holder.close()
+    out, err = driver.communicate(timeout=180)
+    assert driver.returncode == 0, err
+    assert "Traceback" not in err and "locked" not in err
+    assert Counter(r.state for r in trial_rows(sqlite_url)) == {"COMPLETE": 16}

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import random
 import re
 import socket
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable
@@ -23,7 +25,7 @@ from urllib.parse import quote, quote_plus
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
 
 from autotune.database import _schema as S
 from autotune.database._artifacts import delete_location, read_location, sha256
@@ -31,6 +33,17 @@ from autotune.errors import StorageError
 from autotune.spaces._domains import strip_addresses
 
 DEFAULT_STORAGE = "sqlite:///autotune.db"
+_log = logging.getLogger("autotune")
+
+
+def _outage_limit() -> float:
+    """How long a run waits out a study database that went away: ``$AUTOTUNE_DB_OUTAGE`` (e.g. 90, 10m), 5 min."""
+    from autotune.study import parse_duration
+
+    try:
+        return parse_duration(os.environ.get("AUTOTUNE_DB_OUTAGE") or 300, "$AUTOTUNE_DB_OUTAGE")
+    except Exception as exc:  # noqa: BLE001 - a ConfigError: said as it is
+        raise StorageError(str(exc)) from None
 FINISHED = ("COMPLETE", "PRUNED", "FAIL")
 FEASIBLE = "_feasible"  # a constrained trial's verdict, kept in its metrics (false: it broke a constraint)
 
@@ -73,6 +86,26 @@ def scrub(text: str, url: str) -> str:
     for pw in _passwords(url):
         text = text.replace(pw, "***").replace(quote_plus(pw), "***").replace(quote(pw, safe=""), "***")
     return text
+
+
+def _is_outage(exc: BaseException) -> bool:
+    """A lost connection, a server refusing connections, restarting or shutting down: worth waiting out."""
+    if getattr(exc, "connection_invalidated", False):
+        return True
+    orig = getattr(exc, "orig", exc)
+    state = getattr(orig, "sqlstate", None) or ""
+    if state.startswith(("08", "57P")):  # connection exceptions; admin or crash shutdown, cannot connect now
+        return True
+    text = str(orig).lower()
+    return any(s in text for s in ("connection refused", "could not connect", "connection failed",
+                                   "server closed the connection", "terminating connection", "connection is lost",
+                                   "the database system is", "no connection to the server", "connection reset",
+                                   "connection timeout expired", "consuming input failed"))
+
+
+def _reason(exc: BaseException, url: str) -> str:
+    return scrub(str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc).strip() else
+                 type(exc).__name__, url)
 
 
 def _is_contention(exc: BaseException) -> bool:
@@ -157,6 +190,9 @@ class StudyDatabase:
         self.url = url
         self.shown_url = mask_url(url)
         self.created_file: str | None = None  # the SQLite file this process created, removed on a clean abort
+        # an outage of a database opened once is waited out (see _retry); one that cannot be opened is an error
+        self._opened, self._gave_up, self._outage_since = False, False, None
+        self.outage_limit = _outage_limit()
         try:
             parsed = make_url(url)
         except ArgumentError:
@@ -189,7 +225,7 @@ class StudyDatabase:
                     raise StorageError(f"no study database at {self.shown_url} ({os.path.abspath(path)}); run a "
                                        "study first, or pass --storage / set AUTOTUNE_STORAGE.")
                 self.created_file = os.path.abspath(path)
-            kwargs["connect_args"] = {"timeout": 60}
+            kwargs["connect_args"] = {"timeout": 10}
         else:
             if self.dialect == "postgresql":
                 kwargs["connect_args"] = {"connect_timeout": 10}
@@ -205,6 +241,7 @@ class StudyDatabase:
         self._compile_hot()
         if not _upgrading:
             self._open(create)
+        self._opened = True
 
     # -- connection plumbing -------------------------------------------------------------------------------
     def _compile_hot(self) -> None:
@@ -228,7 +265,7 @@ class StudyDatabase:
         def _on_connect(dbapi_conn, _record):
             dbapi_conn.isolation_level = None  # transactions are begun below, as IMMEDIATE for writes
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA busy_timeout = 60000")
+            cur.execute("PRAGMA busy_timeout = 10000")  # past it, _retry waits on (the lock holder may be slow)
             cur.execute("PRAGMA journal_mode = WAL")
             cur.execute("PRAGMA synchronous = NORMAL")  # with WAL: durable across process crashes
             cur.execute("PRAGMA foreign_keys = ON")
@@ -250,26 +287,44 @@ class StudyDatabase:
         return StorageError(f"cannot {doing} the study database {self.shown_url}: {reason}. {hint}")
 
     def _retry(self, fn: Callable[[], Any], doing: str, passthrough: tuple[type[BaseException], ...] = ()) -> Any:
-        """Run ``fn``, retried on lock contention and lost connections; any other database error becomes one
-        StorageError naming the database, except the ``passthrough`` types, which the caller handles."""
-        delay, deadline = 0.01, time.monotonic() + 300
+        """Run ``fn``, retried on lock contention (for up to 5 minutes) and, once the database was opened, through
+        an outage (lost connections, a server refusing them, restarting or shutting down) for up to
+        ``outage_limit`` seconds; any other database error becomes one StorageError naming the database, except
+        the ``passthrough`` types, which the caller handles. An outage is told once, when it starts and ends
+        (the ``autotune`` logger), and work in flight elsewhere (trials in workers) goes on meanwhile."""
+        delay, start = 0.01, time.monotonic()
         while True:
             try:
-                return fn()
+                out = fn()
             except passthrough:
                 raise
-            except OperationalError as exc:
-                if (_is_contention(exc) or exc.connection_invalidated) and time.monotonic() < deadline:
+            except (DBAPIError, sqlite3.OperationalError) as exc:
+                now = time.monotonic()
+                if _is_contention(exc) and now - start < 300 and not self._gave_up:
                     time.sleep(delay * (1 + random.random()))
                     delay = min(delay * 2, 1.0)
                     continue
-                raise self._fail(exc, doing) from None
-            except DBAPIError as exc:
-                if _is_contention(exc) and time.monotonic() < deadline:
-                    time.sleep(delay * (1 + random.random()))
-                    delay = min(delay * 2, 1.0)
-                    continue
-                raise self._fail(exc, doing) from None  # e.g. a role without the rights: one message, no traceback
+                if not (self._opened and _is_outage(exc)):
+                    raise self._fail(exc, doing) from None  # e.g. a role without the rights: one message
+                since = self._outage_since = self._outage_since or now
+                if self._gave_up or now - since >= self.outage_limit:
+                    self._gave_up = True  # the clean-up after this error tries once, not for minutes more
+                    raise StorageError(
+                        f"the study database {self.shown_url} has been unreachable for {now - since:.0f} s "
+                        f"({_reason(exc, self.url)}), "
+                        f"longer than the {self.outage_limit:g} s a run waits ($AUTOTUNE_DB_OUTAGE); the run "
+                        "stopped. Its finished trials are saved: run the same command once the database is back "
+                        "(trials it left RUNNING are then failed as stale and queued again).") from None
+                if since == now:
+                    _log.warning(f"the study database {self.shown_url} is unreachable ({_reason(exc, self.url)}); "
+                                 f"retrying for up to {self.outage_limit:g} s, running trials go on.")
+                time.sleep(min(2.0, delay * (1 + random.random())))
+                delay = min(delay * 2, 1.0)
+                continue
+            if self._outage_since is not None:
+                since, self._outage_since = self._outage_since, None
+                _log.warning(f"the study database {self.shown_url} is back after {time.monotonic() - since:.0f} s.")
+            return out
 
     def write(self, fn: Callable[[Connection], Any], doing: str = "write to",
               passthrough: tuple[type[BaseException], ...] = ()) -> Any:
@@ -349,7 +404,7 @@ class StudyDatabase:
 
     def remove_if_created_empty(self) -> None:
         """Undo this process's creation of a SQLite file that ends up holding no study."""
-        if not self.created_file:
+        if not self.created_file or self._gave_up:
             return
         if self.read(lambda c: c.execute(sa.select(sa.func.count()).select_from(S.studies)).scalar()) == 0:
             self.close()
