@@ -81,7 +81,7 @@ def test_each_branch_searches_its_own_domain_and_the_objective_sees_plain_names(
     seen: list[dict] = []
     result = at.Study(name="fam", space=FAMILIES, objective=recording(FAMILIES, seen), sampler=sampler,
                       n_trials=20, seed=0).run(storage=url)
-    assert result.counts() == {"COMPLETE": 20} and len(seen) == 20
+    assert result.counts == {"COMPLETE": 20} and len(seen) == 20
     assert {c["model"] for c in seen} == {"forest", "boosting"}
     # boosting draws above forest's range: the branches are searched in their own domains, not in one
     assert any(c["n_estimators"] > 500 for c in seen if c["model"] == "boosting")
@@ -141,7 +141,7 @@ def test_nested_choices_give_each_branch_its_own_domain(tmp_path):
     seen: list[dict] = []
     result = at.Study(name="nest", space=NESTED, objective=recording(NESTED, seen), sampler="random", n_trials=24,
                       seed=0).run(storage=url)
-    assert result.counts() == {"COMPLETE": 24} and len(seen) == 24
+    assert result.counts == {"COMPLETE": 24} and len(seen) == 24
     assert {(c["model"], c.get("booster")) for c in seen} == {
         ("forest", None), ("boosting", "gbdt"), ("boosting", "dart"), ("linear", None)}
     # choices by index decode to their own branch's values; the database holds indices under per-branch names
@@ -154,7 +154,7 @@ def test_nested_choices_give_each_branch_its_own_domain(tmp_path):
              "shape": (3,)}
     again = at.Study(name="nest", space=NESTED, objective=recording(NESTED, seen), sampler="tpe", n_trials=25,
                      seed=0, enqueue=[given]).run(storage=url)
-    assert seen[-1] == given and again.counts() == {"COMPLETE": 25}
+    assert seen[-1] == given and again.counts == {"COMPLETE": 25}
     assert again.trials[-1].params["n_estimators[model=boosting,booster=dart]"] == 33
 
 
@@ -163,7 +163,7 @@ def test_the_skopt_samplers_search_each_branch_in_its_domain(tmp_path):
     seen: list[dict] = []
     result = at.Study(name="sk", space=FAMILIES, objective=recording(FAMILIES, seen), sampler="skopt-rf",
                       n_trials=12, seed=0).run(storage=f"sqlite:///{tmp_path / 'b.db'}")
-    assert result.counts() == {"COMPLETE": 12} and len(seen) == 12
+    assert result.counts == {"COMPLETE": 12} and len(seen) == 12
     assert all(t.origin == "skopt-rf" for t in result.trials)
 
 

@@ -100,7 +100,7 @@ def test_a_stale_trial_from_another_machine_is_taken_over_but_a_live_one_is_not(
     assert db.fail_stale(row.id, grace=5) == [(1, 2)]
     states = {r.number: r.state for r in trial_rows(sqlite_url)}
     assert states == {0: "RUNNING", 1: "FAIL", 2: "WAITING"}
-    db.heartbeat(live)
+    db.heartbeat(live, row.id)
     assert db.fail_stale(row.id, grace=5) == []
 
 
