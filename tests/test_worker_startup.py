@@ -51,6 +51,12 @@ def _pids(folder, sub):
     return sorted(os.listdir(folder / sub))
 
 
+def _stop(proc):
+    """Why a wait failed: the driver's output, after killing it (its workers may be held in their import)."""
+    proc.kill()
+    return proc.communicate()
+
+
 def _finished(proc):
     out, err = proc.communicate(timeout=240)
     assert proc.returncode == 0, err
@@ -68,10 +74,10 @@ def _assert_exact(url, n=6):
 def test_a_worker_killed_while_it_starts_is_replaced_and_the_run_finishes(folder, sqlite_url):
     (folder / "hold").touch()
     proc = start_driver(folder, sqlite_url)
-    assert wait_until(lambda: len(_pids(folder, "imports")) == 3, 120), proc.communicate()
+    assert wait_until(lambda: len(_pids(folder, "imports")) == 3, 120), _stop(proc)
     victim = int(_pids(folder, "imports")[0])
     os.kill(victim, signal.SIGKILL)
-    assert wait_until(lambda: len(_pids(folder, "imports")) == 4, 120), proc.communicate()  # its replacement
+    assert wait_until(lambda: len(_pids(folder, "imports")) == 4, 120), _stop(proc)  # its replacement
     (folder / "hold").unlink()
     _finished(proc)
     rows = _assert_exact(sqlite_url)
@@ -85,15 +91,15 @@ def test_a_replacement_killed_while_it_starts_leaves_the_running_trials_alone(fo
     trials 1 and 2 are RUNNING all along and finish."""
     (folder / "busy").touch()
     proc = start_driver(folder, storage)
-    assert wait_until(lambda: len(_pids(folder, "running")) == 3, 120), proc.communicate()
+    assert wait_until(lambda: len(_pids(folder, "running")) == 3, 120), _stop(proc)
     (folder / "hold").touch()
     first = {int(name.split("-")[0]): int(name.split("-")[1]) for name in _pids(folder, "running")}
     started = set(_pids(folder, "imports"))
     os.kill(first[0], signal.SIGKILL)
-    assert wait_until(lambda: len(_pids(folder, "imports")) == 4, 120), proc.communicate()
+    assert wait_until(lambda: len(_pids(folder, "imports")) == 4, 120), _stop(proc)
     (replacement,) = set(_pids(folder, "imports")) - started
     os.kill(int(replacement), signal.SIGKILL)
-    assert wait_until(lambda: len(_pids(folder, "imports")) == 5, 120), proc.communicate()
+    assert wait_until(lambda: len(_pids(folder, "imports")) == 5, 120), _stop(proc)
     states = {r.number: r.state for r in trial_rows(storage, "boot")}
     assert states[1] == states[2] == "RUNNING"
     (folder / "hold").unlink()
@@ -143,4 +149,4 @@ def test_a_script_that_runs_a_study_at_import_time_is_told_to_guard_the_call(tmp
     assert r.returncode == 1
     last = r.stderr.strip().splitlines()[-1]
     assert "worker processes died 3 times in a row while Python started them (exit code 1, each time)" in last
-    assert f"imports {script} again" in last and "`if __name__ == '__main__':`" in last
+    assert f"script {script} again" in last and "`if __name__ == '__main__':`" in last

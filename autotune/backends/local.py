@@ -245,11 +245,14 @@ class ProcessBackend(Backend):
     def _start_failure(self, w: _Worker, deaths: tuple[str, ...]) -> str:
         how = f"{deaths[0]}, each time" if len(set(deaths)) == 1 else "; ".join(deaths)
         if not w.alive:  # before _worker_main ran: in Python's spawn start-up, which re-imports the main module
-            main = getattr(sys.modules.get("__main__"), "__file__", None) or "the driver's main module"
-            return (f"worker processes died {len(deaths)} times in a row while Python started them ({how}), "
-                    f"before they reached the objective; the run stopped. A spawned worker first imports {main} "
-                    "again, and that failed: if that script calls study.run(), put the call under "
-                    "`if __name__ == '__main__':`.")
+            text = (f"worker processes died {len(deaths)} times in a row while Python started them ({how}), "
+                    "before they reached the objective; the run stopped.")
+            main = sys.modules.get("__main__")
+            script = getattr(main, "__file__", None)
+            if script and getattr(getattr(main, "__spec__", None), "name", None) != "autotune.cli":
+                text += (f" Python's spawn start-up imports the driver's script {script} again in each worker: if "
+                         "that script calls study.run(), put the call under `if __name__ == '__main__':`.")
+            return text
         what = f"study file {self.ref.file}" if self.ref.file else "the objective (sent by value)"
         return (f"worker processes died {len(deaths)} times in a row while loading {what} ({how}), before they "
                 "could run a trial; the run stopped. Loading did not raise an exception (that would be shown "
