@@ -4,6 +4,11 @@ Workers are started with ``spawn``, import the objective from the study file onc
 Reports travel back over a pipe and wait for the driver's prune decision. A worker that dies (segfault,
 ``os._exit``, OOM kill) fails only its trial -- "worker died (signal 9)" -- and is replaced; a trial past its
 ``timeout`` has its worker killed.
+
+A worker that dies while it starts (before it has loaded the objective) has run nothing: it is replaced and the
+trial it was handed, if any, goes to the replacement, still RUNNING under its number. Only a slot whose worker
+dies while starting ``START_TRIES`` times in a row stops the run, as does an objective that raises on loading in a
+worker; either way the message says what happened in the worker.
 """
 
 from __future__ import annotations
@@ -11,12 +16,13 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import sys
 import threading
 import time
 from multiprocessing.connection import Connection, wait
 
 from autotune.backends._base import Backend, Job, ObjectiveRef
-from autotune.errors import ConfigError, StudyFileError
+from autotune.errors import AutotuneError, ConfigError, StudyFileError
 from autotune.objectives import Outcome, Trial, run_objective
 
 
@@ -82,15 +88,20 @@ def _watch_parent(parent: int) -> None:
             os._exit(3)
 
 
+START_TRIES = 3  # a slot's worker dying while starting this many times in a row stops the run
+
+
 def _worker_main(conn: Connection, ref: ObjectiveRef, parent: int, gpus: tuple[str, ...]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     if gpus:  # before the objective's module (and so CUDA) is loaded
         os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    conn.send(("alive",))  # past Python's own start-up (which re-imports the driver's main module under spawn)
     try:
         objective = ref.load()
     except BaseException as exc:  # noqa: BLE001 - reported to the driver, which stops the run
-        conn.send(("load_error", f"{type(exc).__name__}: {exc}"))
+        text = str(exc) if isinstance(exc, AutotuneError) else f"{type(exc).__name__}: {exc}"
+        conn.send(("load_error", text))
         return
     metrics = list(ref.metrics)
     conn.send(("ready",))
@@ -108,15 +119,17 @@ def _worker_main(conn: Connection, ref: ObjectiveRef, parent: int, gpus: tuple[s
 
 
 class _Worker:
-    def __init__(self, ctx, ref: ObjectiveRef, gpus: tuple[str, ...] = ()) -> None:
+    def __init__(self, ctx, ref: ObjectiveRef, gpus: tuple[str, ...] = (), start_deaths: tuple[str, ...] = ()) -> None:
         self.gpus = gpus
+        self.start_deaths = start_deaths  # how this slot's previous workers died while starting, in a row
         self.conn, child = ctx.Pipe(duplex=True)
         self.proc = ctx.Process(target=_worker_main, args=(child, ref, os.getpid(), gpus), daemon=True,
                                 name="autotune-worker")
         self.proc.start()
         child.close()
         self.job: Job | None = None
-        self.ready = False
+        self.alive = False  # it reached autotune's worker code
+        self.ready = False  # it loaded the objective: from now on a job sent to it runs
         self.deadline: float | None = None
         self.started = 0.0
 
@@ -127,12 +140,14 @@ class _Worker:
         self.conn.close()
 
 
-def _death_reason(code: int | None) -> str:
+def _death_cause(code: int | None) -> str:
     if code is None:
-        return "worker died"
-    if code < 0:
-        return f"worker died (signal {-code})"
-    return f"worker died (exit code {code})"
+        return "no exit status"
+    return f"signal {-code}" if code < 0 else f"exit code {code}"
+
+
+def _death_reason(code: int | None) -> str:
+    return "worker died" if code is None else f"worker died ({_death_cause(code)})"
 
 
 class ProcessBackend(Backend):
@@ -157,7 +172,9 @@ class ProcessBackend(Backend):
         return sum(w.job is not None for w in self.workers)
 
     def submit(self, job: Job) -> None:
-        worker = next(w for w in self.workers if w.job is None)
+        self._assign(next(w for w in self.workers if w.job is None), job)
+
+    def _assign(self, worker: _Worker, job: Job) -> None:
         worker.job, worker.started = job, time.monotonic()
         worker.deadline = worker.started + job.timeout if job.timeout else None
         job.gpus = worker.gpus
@@ -167,37 +184,37 @@ class ProcessBackend(Backend):
         except (BrokenPipeError, OSError):
             pass  # the worker is already dead; wait() sees its sentinel and reports the death
 
-    def _replace(self, worker: _Worker) -> None:
+    def _replace(self, worker: _Worker, start_deaths: tuple[str, ...] = ()) -> _Worker:
         worker.kill()
-        self.workers[self.workers.index(worker)] = _Worker(self.ctx, self.ref, worker.gpus)
+        new = _Worker(self.ctx, self.ref, worker.gpus, start_deaths)
+        self.workers[self.workers.index(worker)] = new
+        return new
 
     def wait(self, timeout: float) -> list[tuple[Job, Outcome]]:
         busy = [w for w in self.workers if w.job is not None]
         if not busy:
             time.sleep(timeout)
             return []
+        # idle workers still starting are watched too: one that dies or cannot load the objective is seen now
+        watched = busy + [w for w in self.workers if w.job is None and not w.ready]
         now = time.monotonic()
         deadlines = [w.deadline - now for w in busy if w.deadline is not None]
         limit = max(0.0, min([timeout, *deadlines]))
         by_key = {}
-        for w in busy:
+        for w in watched:
             by_key[w.conn] = w
             by_key[w.proc.sentinel] = w
         ready = wait(list(by_key), limit)
         finished: list[tuple[Job, Outcome]] = []
-        handled: set[int] = set()
-        for key in ready:
-            w = by_key[key]
-            if id(w) in handled or w.job is None:
-                continue
+        for w in dict.fromkeys(by_key[key] for key in ready):  # each worker once, though both its keys be ready
+            job = w.job
             outcome = self._service(w)
-            if outcome is not None:
-                handled.add(id(w))
-                finished.append((w.job, outcome))
+            if outcome is not None and job is not None:
+                finished.append((job, outcome))
                 self._release(w, outcome)
         now = time.monotonic()
         for w in busy:
-            if id(w) not in handled and w.job is not None and w.deadline is not None and now >= w.deadline:
+            if w.job is not None and w.deadline is not None and now >= w.deadline:
                 outcome = Outcome.fail(f"timed out after {w.job.timeout:g} s")
                 finished.append((w.job, outcome))
                 w.job = None
@@ -210,32 +227,58 @@ class ProcessBackend(Backend):
         if dead:
             self._replace(w)
 
-    def _died(self, w: _Worker) -> Outcome:
+    def _died(self, w: _Worker) -> Outcome | None:
+        """A worker's death: the failure of its trial, or (dead while starting: nothing ran) None, the worker
+        replaced and its trial handed to the replacement."""
         w.proc.join(1)
-        reason = _death_reason(w.proc.exitcode)
-        if not w.ready:
-            raise StudyFileError(f"a worker process exited while starting ({reason}). If a script calls "
-                                 "study.run(), put that call under `if __name__ == '__main__':` -- worker "
-                                 "processes import the script to find the objective.")
-        return Outcome.fail(reason)
+        if w.ready:
+            return Outcome.fail(_death_reason(w.proc.exitcode))
+        deaths = (*w.start_deaths, _death_cause(w.proc.exitcode))
+        if len(deaths) >= START_TRIES:
+            raise StudyFileError(self._start_failure(w, deaths))
+        job, w.job = w.job, None
+        new = self._replace(w, deaths)
+        if job is not None:  # it never reached the objective: the trial runs in the replacement instead
+            self._assign(new, job)
+        return None
+
+    def _start_failure(self, w: _Worker, deaths: tuple[str, ...]) -> str:
+        how = f"{deaths[0]}, each time" if len(set(deaths)) == 1 else "; ".join(deaths)
+        if not w.alive:  # before _worker_main ran: in Python's spawn start-up, which re-imports the main module
+            text = (f"worker processes died {len(deaths)} times in a row while Python started them ({how}), "
+                    "before they reached the objective; the run stopped.")
+            main = sys.modules.get("__main__")
+            script = getattr(main, "__file__", None)
+            if script and getattr(getattr(main, "__spec__", None), "name", None) != "autotune.cli":
+                text += (f" Python's spawn start-up imports the driver's script {script} again in each worker: if "
+                         "that script calls study.run(), put the call under `if __name__ == '__main__':`.")
+            return text
+        what = f"study file {self.ref.file}" if self.ref.file else "the objective (sent by value)"
+        return (f"worker processes died {len(deaths)} times in a row while loading {what} ({how}), before they "
+                "could run a trial; the run stopped. Loading did not raise an exception (that would be shown "
+                "here): the process was killed, or ended itself during the import (os._exit, a crash in a compiled "
+                "module).")
 
     def _service(self, w: _Worker) -> Outcome | None:
-        """Drain a worker's messages; an Outcome once its trial ended, or None while it still runs."""
+        """Drain a worker's messages; an Outcome once its trial ended, or None while it still runs (or started
+        over in a replacement)."""
         job = w.job
         while True:
             try:
                 if not w.conn.poll(0):
                     if w.proc.is_alive():
                         return None
-                    return self._died(w)
+                    if not w.conn.poll(0):  # what it sent before it died is in the pipe by now
+                        return self._died(w)
                 msg = w.conn.recv()
             except (EOFError, OSError):
                 return self._died(w)
             kind = msg[0]
-            if kind == "ready":
-                w.ready = True
-                continue
-            if kind == "report":
+            if kind == "alive":
+                w.alive = True
+            elif kind == "ready":
+                w.ready, w.start_deaths = True, ()
+            elif kind == "report":
                 try:
                     prune = self.handler.on_report(job, msg[1], msg[2])
                     w.conn.send(prune)
