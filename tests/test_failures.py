@@ -10,6 +10,7 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState, create_trial
 
 import autotune as at
+from autotune.database._database import SET_ASIDE
 from autotune.search._history import UNCOUNTED, failed_as_worst
 from tests.conftest import cli, dump, trial_rows, write_study
 
@@ -104,6 +105,7 @@ def test_a_broken_study_file_stops_after_five_alike_failures_and_the_fix_gets_th
     assert "none of its 5 earlier trials ran well" in out.stderr
     rows = trial_rows(storage)
     assert Counter((r.state, r.counted) for r in rows) == {("COMPLETE", True): 30, ("FAIL", False): 5}
+    assert all(r.error == "KeyError: 'lr'" + SET_ASIDE for r in rows if r.state == "FAIL")
     status = json.loads(cli("status", "typo", "--storage", storage, "--json", cwd=tmp_path).stdout)[0]
     assert status["counts"] == {"COMPLETE": 30, "UNCOUNTED": 5} and status["finished"] == 30
     before = dump(storage)

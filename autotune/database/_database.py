@@ -34,6 +34,7 @@ from autotune.spaces._domains import strip_addresses
 
 DEFAULT_STORAGE = "sqlite:///autotune.db"
 _log = logging.getLogger("autotune")
+SET_ASIDE = " (set aside, not counted toward n_trials: no trial of the study had run well when it was run again)"
 
 
 def _outage_limit() -> float:
@@ -918,8 +919,8 @@ class StudyDatabase:
             if conn.execute(sa.select(T.number).where(T.study_id == study_id, T.state == "RUNNING")
                             .limit(1)).first() is not None:
                 return 0  # another driver is at work: its failures are its run's
-            k = conn.execute(S.trials.update().where(T.study_id == study_id, T.state == "FAIL", T.counted)
-                             .values(counted=False)).rowcount
+            k = conn.execute(S.trials.update().where(T.study_id == study_id, T.state == "FAIL", T.counted).values(
+                counted=False, error=sa.func.coalesce(T.error, "failed") + SET_ASIDE)).rowcount
             if k:
                 self._next_seq(conn, study_id, n_active=-k)
             return k
