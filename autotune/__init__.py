@@ -2,7 +2,7 @@
 a laptop or a cluster. Declare a space and an objective, then ``Study(...).run()`` or ``autotune run study.py``.
 """
 
-from autotune import spaces
+from autotune import callbacks, spaces
 from autotune.errors import AutotuneError, TrialPaused, TrialPruned
 from autotune.objectives import Trial
 from autotune.spaces import Space, choice, fixed, loguniform, randint, uniform
@@ -10,8 +10,8 @@ from autotune.study import Study
 
 __version__ = "0.1.0"
 
-__all__ = ["AutotuneError", "Result", "Space", "Study", "Trial", "TrialPaused", "TrialPruned", "TrialRecord", "choice",
-           "fixed", "load_study", "loguniform", "randint", "spaces", "uniform"]
+__all__ = ["AutotuneError", "Result", "Space", "Study", "Trial", "TrialPaused", "TrialPruned", "TrialRecord",
+           "callbacks", "choice", "fixed", "load_study", "loguniform", "randint", "spaces", "uniform"]
 
 _LAZY = {"Result", "TrialRecord", "load_study"}  # they pull in SQLAlchemy; worker processes never need them
 

@@ -44,6 +44,10 @@ def cmd_run(args) -> int:
             raise ConfigError(f"--gpu must be the GPUs each trial takes (1, 2, or a share such as 0.5), but got "
                               f"{args.gpu:g}.")
         study.resources = {**study.resources, "gpu": args.gpu}
+    if args.mlflow:
+        from autotune.callbacks import MLflow
+
+        study.callbacks = [*study.callbacks, MLflow(args.mlflow)]
     if args.fresh:
         _delete_for_fresh(study, _storage(args, study))
     progress: Any = not args.quiet
@@ -348,6 +352,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="GPUs per trial (1, 2, or 0.5 for two trials a GPU): overrides the study's resources, so one "
                         "study file runs on a laptop and on a GPU node")
     r.add_argument("--quiet", action="store_true", help="no progress output")
+    r.add_argument("--mlflow", metavar="URI", help="log each finished trial to MLflow as a run nested under the "
+                                                  "study's run (sqlite:///mlflow.db, http://host:5000, a folder)")
     r.add_argument("--fresh", action="store_true",
                    help="delete the study (its trials and artifacts) first and start it anew; refused while another "
                         "driver is live on it")

@@ -134,6 +134,8 @@ class Study:
         constraints: ``constraints(metrics)`` giving a number or a list of numbers, each ``<= 0`` when the trial
             is feasible (write ``latency < 20`` as ``metrics["latency"] - 20``); infeasible trials are never the
             best, and ``auto``, ``tpe``, ``gp`` and ``nsga2`` steer away from them.
+        callbacks: ``autotune.callbacks.Callback`` instances the driver calls as the run starts, after each
+            trial it finished, and as the run ends, e.g. ``[at.callbacks.MLflow("sqlite:///mlflow.db")]``.
     """
 
     def __init__(
@@ -162,6 +164,7 @@ class Study:
         warm_start_from: str | None = None,
         warm_start_top: int = 5,
         constraints: Callable[[dict[str, Any]], Any] | None = None,
+        callbacks: list[Any] | None = None,
     ) -> None:
         from autotune.backends import BACKENDS
         from autotune.objectives._metric import check_objective_metric
@@ -236,6 +239,9 @@ class Study:
                 raise ConfigError(f"the {sampler} sampler cannot take constraints into account; use auto, tpe, gp "
                                   "or nsga2 with `constraints`.")
         self.constraints = constraints
+        from autotune.callbacks import check_callbacks
+
+        self.callbacks = check_callbacks(callbacks)
         self.warm_start_from = warm_start_from
         self.warm_start_top = _check_int("warm_start_top", warm_start_top, 1)
         self._source: tuple[str, str] | None = None  # (study file, module attribute), set by the loader

@@ -878,6 +878,11 @@ class StudyDatabase:
             sa.select(S.trials).where(S.trials.c.study_id == study_id, S.trials.c.finish_seq > seq)
             .order_by(S.trials.c.finish_seq)).all())
 
+    def trial(self, study_id: int, number: int) -> Any | None:
+        """One trial's row, or None."""
+        return self.read(lambda c: c.execute(
+            sa.select(S.trials).where(S.trials.c.study_id == study_id, S.trials.c.number == number)).first())
+
     def all_trials(self, study_id: int) -> list[Any]:
         return self.read(lambda c: c.execute(
             sa.select(S.trials).where(S.trials.c.study_id == study_id).order_by(S.trials.c.number)).all())
@@ -1054,7 +1059,7 @@ _FINISH = (S.trials.update()
            .values(state=sa.bindparam("b_state"), value=sa.bindparam("b_value"),
                    objective_values=sa.bindparam("b_values"), metrics=sa.bindparam("b_metrics"),
                    intermediate=sa.bindparam("b_inter"), error=sa.bindparam("b_error"),
-                   traceback=sa.bindparam("b_tb"), owner=None, finished_at=sa.bindparam("b_finished"),
+                   traceback=sa.bindparam("b_tb"), finished_at=sa.bindparam("b_finished"),
                    finish_seq=sa.bindparam("b_seq")))
 
 

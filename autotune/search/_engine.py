@@ -11,6 +11,7 @@ import contextlib
 import logging
 import math
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -406,6 +407,7 @@ class Engine:
                         with contextlib.suppress(Exception):
                             forget(self.study.name, config)
                 self._count("PRUNED", True, None, number)  # (before the next sync: the progress line counts it)
+                self._callbacks_trial(number)
                 if self.progress:
                     inter = _loads(by_number[number].intermediate)
                     self.progress.trial_done(number, "PRUNED", [inter[-1][1]] if inter else None, None, self)
@@ -511,6 +513,7 @@ class Engine:
             feasible = outcome.metrics.get(FEASIBLE, True) if outcome.metrics else True
             self._count(state, True, values[0] if values and feasible else None, number)
         self.report.finished += 1
+        self._callbacks_trial(number)
         if self.progress:
             self.progress.trial_done(number, state, values, outcome.error, self)
         if self.first_failures is not None:
@@ -634,6 +637,7 @@ class Engine:
         deadline = time.monotonic() + self.timeout if self.timeout else None
         last_housekeeping = time.monotonic()
         try:
+            self._callbacks_start()
             while True:
                 out_of_time = deadline is not None and time.monotonic() >= deadline
                 if out_of_time:
@@ -671,6 +675,7 @@ class Engine:
             raise
         finally:
             self._close()
+            self._callbacks_end(sys.exc_info()[1])
         return self.report
 
     def _study_done(self) -> bool:
@@ -702,6 +707,40 @@ class Engine:
                 self.db.delete_study(self.sid)  # (a driver that joined meanwhile keeps the study and its queue)
         else:
             self.db.requeue_owned(self.sid, self.driver, requeue_reason)
+
+    # -- callbacks: Study(callbacks=[...]), see autotune.callbacks ------------------------------------------
+    def _callbacks_start(self) -> None:
+        from autotune.callbacks import run_callbacks
+        from autotune.result import Result
+
+        self.callbacks, self._cb_failed = list(getattr(self.study, "callbacks", None) or []), set()
+        if self.callbacks:
+            self._cb_result = Result(self.db, self.study.name, space=self.study.space)
+            try:
+                run_callbacks(self.callbacks, "on_run_start", self._cb_result, failed=self._cb_failed, strict=True)
+            except BaseException:
+                self.callbacks = []
+                raise
+
+    def _callbacks_trial(self, number: int) -> None:
+        """Each trial this driver finished, read back as stored, to the callbacks (params: the config as the
+        objective saw it)."""
+        if not getattr(self, "callbacks", None):
+            return
+        from autotune.callbacks import run_callbacks
+        from autotune.result import TrialRecord
+
+        row = self.db.trial(self.sid, number)
+        if row is not None:
+            record = TrialRecord.from_row(row)
+            record.params = self._cb_result._config(record.params)
+            run_callbacks(self.callbacks, "on_trial_end", self.study.name, record, failed=self._cb_failed)
+
+    def _callbacks_end(self, error: BaseException | None) -> None:
+        if getattr(self, "callbacks", None):
+            from autotune.callbacks import run_callbacks
+
+            run_callbacks(self.callbacks, "on_run_end", self._cb_result, error, failed=self._cb_failed)
 
     def _close(self) -> None:
         self._stop_beat.set()
