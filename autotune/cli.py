@@ -297,6 +297,27 @@ def cmd_pruning(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    import time
+
+    from autotune.plots import _need_plotly
+    from autotune.report import write_report
+    from autotune.result import Result
+
+    _need_plotly()  # before the database is read: the one thing a user may have to install
+    t0 = time.perf_counter()
+    result = Result(_open(args), args.name)
+    path = args.output or f"{args.name}-report.html"
+    if os.path.isdir(path):
+        raise AutotuneError(f"-o {path} is a folder; give the report's file name, e.g. -o {args.name}.html.")
+    done = write_report(result, path)
+    failed = f", {done['failed_plots']} with nothing to show yet" if done["failed_plots"] else ""
+    print(f"wrote the report of study '{args.name}' ({done['trials']:,} trials, {done['plots']} plots{failed}) to "
+          f"{path} ({done['bytes'] / 1e6:.1f} MB) in {time.perf_counter() - t0:.1f} s; it opens offline in any "
+          "browser.")
+    return 0
+
+
 def cmd_dashboard(args) -> int:
     from autotune.result import Result
 
@@ -386,6 +407,12 @@ def _parser() -> argparse.ArgumentParser:
     storage(pr)
     pr.add_argument("--json", action="store_true", help="print JSON")
     pr.set_defaults(fn=cmd_pruning)
+
+    rep = sub.add_parser("report", help="write one self-contained HTML report of a study (opens offline)")
+    rep.add_argument("name", help="the study's name")
+    storage(rep)
+    rep.add_argument("-o", "--output", metavar="FILE", help="the HTML file to write (default: NAME-report.html)")
+    rep.set_defaults(fn=cmd_report)
 
     dash = sub.add_parser("dashboard", help="serve optuna-dashboard on a snapshot of the study")
     dash.add_argument("name", help="the study's name")

@@ -39,6 +39,7 @@ class TrialRecord:
     counted: bool = True
     started_at: float | None = None
     finished_at: float | None = None
+    owner: str | None = None  # the id of the driver that ran it (kept since schema 2's finished trials keep it)
 
     @property
     def duration(self) -> float | None:
@@ -63,7 +64,7 @@ class TrialRecord:
             params=json.loads(r.params), metrics=json.loads(r.metrics) if r.metrics else {},
             intermediate=json.loads(r.intermediate) if r.intermediate else [], error=r.error, origin=r.origin,
             attempt=r.attempt, retry_of=r.retry_of, counted=bool(r.counted), started_at=r.started_at,
-            finished_at=r.finished_at)
+            finished_at=r.finished_at, owner=getattr(r, "owner", None))
 
 
 class Result:
@@ -209,9 +210,9 @@ class Result:
         number = self.best_trial.number if trial is None else trial
         return pickle.loads(self.db.load_artifact(self.row.id, number, name))
 
-    def to_optuna(self):
-        """An ``optuna.Study`` (in memory) holding this study's finished trials, for existing Optuna code:
-        visualisation, importance, or optuna-dashboard.
+    def to_optuna(self, trials: list[TrialRecord] | None = None):
+        """An ``optuna.Study`` (in memory) holding this study's finished trials (or the finished ones of
+        ``trials``), for existing Optuna code: visualisation, importance, or optuna-dashboard.
 
         Each trial keeps its stored start and finish times (so durations and timelines are real), the study's
         metric names, and, in a study with constraints, its constraint values (so the Optuna study's best trial
@@ -230,7 +231,7 @@ class Result:
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(list(self.metrics))
         frozen = []
-        for t in self.trials:
+        for t in self.trials if trials is None else trials:
             if t.state not in ("COMPLETE", "PRUNED", "FAIL"):
                 continue
             state = TrialState[t.state]
@@ -267,6 +268,31 @@ class Result:
             what = exc.strerror or type(exc).__name__
             raise StorageError(f"cannot export into {folder}: {what} ({exc.filename}); give a folder you can write "
                                "to.") from None
+
+    def plot(self, kind: str, **options):
+        """A plotly figure of the study (a notebook shows it; ``fig.write_html(path)`` saves it). ``kind``:
+        ``"history"`` (optimisation history with best-so-far), ``"importances"``, ``"parallel"`` (parallel
+        coordinates of the best trials), ``"slice"``, ``"contour"`` (the two most important parameters),
+        ``"curves"`` (learning curves, pruned and paused trials marked), ``"timeline"`` (by driver and worker
+        slot, failures marked) or ``"pareto"`` (multi-objective studies). Options: ``metric=`` (which metric of a
+        multi-objective study), ``params=``, ``evaluator=`` (importances). Needs plotly (the ``plots`` extra)."""
+        from autotune.plots import plot
+
+        return plot(self, kind, **options)
+
+    def report(self, path: str | os.PathLike) -> str:
+        """Write the study's self-contained HTML report (what ``autotune report`` writes) to ``path``."""
+        from autotune.report import write_report
+
+        return write_report(self, path)["path"]
+
+    def importances(self, evaluator=None, metric: str | None = None, params: list[str] | None = None):
+        """Each parameter's importance for the study's metric (``metric=`` picks one of several), as a pandas
+        Series summing to 1, most important first; computed by Optuna's PED-ANOVA (``evaluator="fanova"``,
+        ``"mdi"`` or an Optuna evaluator for another)."""
+        from autotune.plots import importances
+
+        return importances(self, evaluator=evaluator, metric=metric, params=params)
 
     def __repr__(self) -> str:
         return f"Result(study={self.name!r}, counts={self.counts})"

@@ -593,7 +593,7 @@ class StudyDatabase:
         nothing, so a configuration is never queued twice nor the budget given back twice. None then.
         """
         taken = conn.execute(S.trials.update().where(S.trials.c.id == row.id, S.trials.c.state == "RUNNING")
-                             .values(state="FAIL", owner=None, counted=False, finished_at=time.time())).rowcount
+                             .values(state="FAIL", counted=False, finished_at=time.time())).rowcount
         if taken != 1:
             return None
         new = conn.execute(S.studies.update().where(S.studies.c.id == study_id)
@@ -828,7 +828,7 @@ class StudyDatabase:
             return conn.execute(S.trials.update().where(
                 S.trials.c.study_id == study_id, S.trials.c.number == number, S.trials.c.state == "RUNNING",
                 S.trials.c.owner == driver_id).values(
-                state="PAUSED", owner=None, intermediate=json.dumps(intermediate) if intermediate else None)
+                state="PAUSED", intermediate=json.dumps(intermediate) if intermediate else None)
             ).rowcount == 1
         return self.write(fn)
 

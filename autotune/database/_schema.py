@@ -73,7 +73,7 @@ trials = Table(
     Column("intermediate", Text),                 # JSON list of [step, value]
     Column("error", Text),
     Column("traceback", Text),
-    Column("owner", String(32)),                  # driver id while RUNNING; kept once finished (who ran it)
+    Column("owner", String(32)),                  # driver id while RUNNING; kept after (the driver that ran it last)
     Column("origin", String(32), nullable=False),  # the sampler that proposed it, or "queue"
     Column("attempt", Integer, nullable=False, default=0),
     Column("retry_of", Integer),                  # the trial number this configuration is retried from
