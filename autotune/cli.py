@@ -322,14 +322,17 @@ def cmd_dashboard(args) -> int:
     from autotune.result import Result
 
     try:
-        import optuna_dashboard
+        import optuna_dashboard  # noqa: F401
     except ImportError:
         raise AutotuneError("autotune dashboard needs optuna-dashboard: pip install optuna-dashboard (or, in the "
                             "autotune checkout, pip install -e '.[dashboard]').") from None
-    study = Result(_open(args), args.name).to_optuna()
-    print(f"serving study '{args.name}' ({len(study.trials)} finished trials, a snapshot) at "
+    from autotune.dashboard import serve
+
+    result = Result(_open(args), args.name)
+    n = sum(result.counts.values())
+    print(f"serving study '{args.name}' ({n} trials so far; new ones appear as drivers save them, read-only) at "
           f"http://{args.host}:{args.port}/ ; Ctrl-C stops it.", flush=True)
-    optuna_dashboard.run_server(study._storage, host=args.host, port=args.port)
+    serve(result, args.host, args.port)
     return 0
 
 
@@ -414,7 +417,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("-o", "--output", metavar="FILE", help="the HTML file to write (default: NAME-report.html)")
     rep.set_defaults(fn=cmd_report)
 
-    dash = sub.add_parser("dashboard", help="serve optuna-dashboard on a snapshot of the study")
+    dash = sub.add_parser("dashboard", help="serve optuna-dashboard on the study, live and read-only")
     dash.add_argument("name", help="the study's name")
     storage(dash)
     dash.add_argument("--host", default="127.0.0.1",

@@ -220,38 +220,47 @@ class Result:
         import warnings
 
         import optuna
-        from optuna.trial import TrialState
 
-        from autotune.spaces import Space
-
-        space = self.space or Space.from_dict(self.row.space)
+        space = self.space or self._stored_space
         directions = ["minimize" if m == "min" else "maximize" for m in self.modes]
         study = optuna.create_study(directions=directions, study_name=self.name)
         with warnings.catch_warnings():  # set_metric_names is marked experimental in Optuna
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(list(self.metrics))
-        frozen = []
-        for t in self.trials if trials is None else trials:
-            if t.state not in ("COMPLETE", "PRUNED", "FAIL"):
-                continue
-            state = TrialState[t.state]
-            values = t.values if state == TrialState.COMPLETE else None
-            if state == TrialState.PRUNED and t.value is not None and len(self.metrics) == 1:
-                values = [t.value]
-            cons = t.metrics.get(CONSTRAINTS) if state == TrialState.COMPLETE else None
-            ft = optuna.trial.create_trial(
-                state=state, values=values, params=t.params, distributions=space.distributions_for(t.params),
-                intermediate_values={int(s): v for s, v in t.intermediate}, user_attrs={
-                    "autotune_number": t.number, "origin": t.origin, **({"error": t.error} if t.error else {}),
-                    **{k: v for k, v in t.metrics.items() if k not in self.metrics}},
-                constraints={str(i): float(v) for i, v in enumerate(cons)} if cons else None)
+        frozen = [self.frozen_trial(t, space) for t in (self.trials if trials is None else trials)
+                  if t.state in ("COMPLETE", "PRUNED", "FAIL")]
+        study.add_trials(frozen)
+        return study
+
+    def frozen_trial(self, t: TrialRecord, space: Space | None = None):
+        """One trial as an ``optuna.trial.FrozenTrial`` (what ``to_optuna`` and the live dashboard hold): its real
+        start and finish times, a pruned trial with its last report as its value, a PAUSED trial (halving) as
+        RUNNING with the user attribute ``autotune_state``."""
+        import optuna
+        from optuna.trial import TrialState
+
+        space = space or self.space or self._stored_space
+        state = TrialState.RUNNING if t.state == "PAUSED" else TrialState[t.state]
+        values = t.values if state == TrialState.COMPLETE else None
+        if state == TrialState.PRUNED and t.value is not None and len(self.metrics) == 1:
+            values = [t.value]
+        cons = t.metrics.get(CONSTRAINTS) if state == TrialState.COMPLETE else None
+        extra = {"autotune_state": t.state} if t.state == "PAUSED" else {}
+        ft = optuna.trial.create_trial(
+            state=state, values=values, params=t.params, distributions=space.distributions_for(t.params),
+            intermediate_values={int(s): v for s, v in t.intermediate}, user_attrs={
+                "autotune_number": t.number, "origin": t.origin, **({"error": t.error} if t.error else {}), **extra,
+                **{k: v for k, v in t.metrics.items() if k not in self.metrics}},
+            constraints={str(i): float(v) for i, v in enumerate(cons)} if cons else None)
+        if state.is_finished():
             finished = t.finished_at if t.finished_at is not None else t.started_at
             if t.started_at is not None and finished is not None:  # (create_trial stamps both with "now")
                 ft.datetime_start = datetime.datetime.fromtimestamp(t.started_at)
                 ft.datetime_complete = datetime.datetime.fromtimestamp(max(finished, t.started_at))
-            frozen.append(ft)
-        study.add_trials(frozen)
-        return study
+        else:
+            ft.datetime_start = (datetime.datetime.fromtimestamp(t.started_at)
+                                 if t.started_at is not None and state != TrialState.WAITING else None)
+        return ft
 
     def export_best(self, folder: str | os.PathLike) -> list[str]:
         """Write every artifact of the best trial under ``folder``; returns the paths written."""
