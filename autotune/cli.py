@@ -312,7 +312,8 @@ def cmd_report(args) -> int:
         raise AutotuneError(f"-o {path} is a folder; give the report's file name, e.g. -o {args.name}.html.")
     done = write_report(result, path)
     failed = f", {done['failed_plots']} with nothing to show yet" if done["failed_plots"] else ""
-    print(f"wrote the report of study '{args.name}' ({done['trials']:,} trials, {done['plots']} plots{failed}) to "
+    plots = f"{done['plots']} plot{'s' * (done['plots'] != 1)}"
+    print(f"wrote the report of study '{args.name}' ({done['trials']:,} trials, {plots}{failed}) to "
           f"{path} ({done['bytes'] / 1e6:.1f} MB) in {time.perf_counter() - t0:.1f} s; it opens offline in any "
           "browser.")
     return 0

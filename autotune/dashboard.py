@@ -29,11 +29,11 @@ def _storage_base():
 
 class LiveStorage(_storage_base()):  # type: ignore[misc]
     """A read-only ``optuna.storages.BaseStorage`` over one autotune study (``result``: an ``autotune.Result``).
-    The Optuna study id is the study's id in the autotune database; trial ids are the trials' row ids."""
+    It holds one Optuna study, of id 0; trial ids are the trials' row ids in the database."""
 
     def __init__(self, result) -> None:
         self.result = result
-        self.study_id = result.row.id
+        self.study_id = 0
         self._lock = threading.Lock()
         self._cache: dict[int, tuple[tuple, Any]] = {}  # row id: (row's changing columns, FrozenTrial)
 
@@ -96,7 +96,7 @@ class LiveStorage(_storage_base()):  # type: ignore[misc]
         import copy
 
         self._check(study_id)
-        rows = self.result.db.all_trials(self.study_id)  # by number
+        rows = self.result.db.all_trials(self.result.row.id)  # by number
         with self._lock:
             frozen = [self._frozen(r) for r in rows]
             alive = {r.id for r in rows}
@@ -114,7 +114,7 @@ class LiveStorage(_storage_base()):  # type: ignore[misc]
         from autotune.database import _schema as S
 
         row = self.result.db.read(lambda c: c.execute(sa.select(S.trials).where(
-            S.trials.c.id == trial_id, S.trials.c.study_id == self.study_id)).first())
+            S.trials.c.id == trial_id, S.trials.c.study_id == self.result.row.id)).first())
         if row is None:
             raise KeyError(f"no trial with id {trial_id} in study {self.result.name!r}")
         with self._lock:
@@ -122,7 +122,7 @@ class LiveStorage(_storage_base()):  # type: ignore[misc]
 
     def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
         self._check(study_id)
-        row = self.result.db.trial(self.study_id, trial_number)
+        row = self.result.db.trial(self.result.row.id, trial_number)
         if row is None:
             raise KeyError(f"no trial {trial_number} in study {self.result.name!r}")
         return row.id

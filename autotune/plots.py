@@ -304,12 +304,13 @@ def _slice(view: View, metric: str | None = None, params: list[str] | None = Non
     i = view.metric_index(metric)
     view.need_complete("slice")
     params = params or view.top_params(4, view.metrics[i])
-    shown = view.sample(view.complete, MAX_POINTS, keep=view.best(i, 100))
+    best = view.best(i, min(100, MAX_POINTS // 2))
+    shown = view.sample(view.complete, MAX_POINTS, keep=best)
     fig = ov.plot_slice(view.optuna(shown, metric_index=i), params=params, target_name=view.metrics[i])
     note = f"the {len(params)} most important parameters" if len(params) > 1 else None
     if len(shown) < len(view.complete):
         note = ((note + "; ") if note else "") + (f"{_shown(len(shown), len(view.complete), 'completed trials')}: "
-                                                  "the best 100 and a random sample of the rest")
+                                                  f"the best {len(best)} and a random sample of the rest")
     return _subtitle(fig, note, f"Slices of {view.metrics[i]}")
 
 
@@ -322,11 +323,12 @@ def _contour(view: View, metric: str | None = None, params: list[str] | None = N
     if len(params) < 2:
         raise AutotuneError(f"a contour needs two parameters, but study {view.result.name!r} has "
                             f"{len(params)} with values in its completed trials.")
-    shown = view.sample(view.complete, MAX_CONTOUR, keep=view.best(i, MAX_CONTOUR // 3))
+    best = view.best(i, MAX_CONTOUR // 3)
+    shown = view.sample(view.complete, MAX_CONTOUR, keep=best)
     fig = ov.plot_contour(view.optuna(shown, metric_index=i), params=params, target_name=view.metrics[i])
     note = f"{params[0]} and {params[1]}" + (", the two most important parameters" if len(params) == 2 else "")
     if len(shown) < len(view.complete):
-        note += (f"; {_shown(len(shown), len(view.complete), 'completed trials')}: the best {MAX_CONTOUR // 3} "
+        note += (f"; {_shown(len(shown), len(view.complete), 'completed trials')}: the best {len(best)} "
                  "and a random sample of the rest")
     return _subtitle(fig, note, f"Contour of {view.metrics[i]}")
 
@@ -370,7 +372,7 @@ def _curves(view: View, states: tuple[str, ...] = ("COMPLETE", "PRUNED", "PAUSED
     if len(with_reports) > MAX_CURVES or total_points > MAX_CURVE_POINTS:
         per = total_points / len(with_reports)
         n = int(min(MAX_CURVES, MAX_CURVE_POINTS / max(per, 1)))
-        keep = [t for t in view.best(0, 50) if t.intermediate] if len(view.metrics) == 1 else []
+        keep = [t for t in view.best(0, min(50, n // 2)) if t.intermediate] if len(view.metrics) == 1 else []
         shown = view.sample(with_reports, n, keep=keep)
     fig = go.Figure()
     mode = view.modes[0]
@@ -405,8 +407,8 @@ def _curves(view: View, states: tuple[str, ...] = ("COMPLETE", "PRUNED", "PAUSED
                       legend_title_text="trials")
     note = None
     if len(shown) < len(with_reports):
-        note = (f"{_shown(len(shown), len(with_reports), 'trials with reports')}: the best 50 and a random sample "
-                "of the rest")
+        note = f"{_shown(len(shown), len(with_reports), 'trials with reports')}: " + (
+            f"the best {len(keep)} and a random sample of the rest" if keep else "a random sample")
     return _subtitle(fig, note, "Learning curves (x: pruned, diamond: paused at a rung)")
 
 
