@@ -10,7 +10,7 @@ import re
 import shutil
 
 import pytest
-from conftest import cli, dump, write_study
+from conftest import ROOT, cli, dump, write_study
 
 import autotune as at
 from autotune.errors import AutotuneError, ConfigError
@@ -328,3 +328,14 @@ def test_report_escapes_what_the_study_holds(tmp_path):
     outside = re.sub(r"<script\b.*?</script>", "", html, flags=re.S)
     assert "<img" not in outside and "x&lt;y&gt;" in outside
     assert "<title>autotune report: x&lt;y&gt;</title>" in html
+
+
+def test_report_without_plotly_says_how_to_install_it(tmp_path, result):
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "plotly.py").write_text("raise ImportError('No module named plotly')\n")
+    out = cli("report", "p", "--storage", url, cwd=tmp_path, env={"PYTHONPATH": f"{shim}{os.pathsep}{ROOT}"})
+    assert out.returncode == 1 and "plots need plotly: pip install plotly (or, in the autotune checkout, pip " \
+        "install -e '.[plots]')" in out.stderr, out.stderr
+    assert not os.path.exists(tmp_path / "p-report.html")
