@@ -112,7 +112,8 @@ class Study:
             ``"1h30m"``. A study needs ``n_trials`` or ``timeout``.
         parallelism: trials at once (worker processes, or Ray actors, when > 1); default 1.
         backend: ``"local"`` (default) or ``"ray"``.
-        resources: per trial, ``{"cpu": 1, "gpu": 0}`` by default; fractions of a GPU allowed.
+        resources: per trial, e.g. ``{"cpu": 2, "gpu": 0.5}``: GPUs (fractions share one) and the CPU threads
+            each worker computes with (by default the machine's cores divided by ``parallelism``, at least 1).
         seed: the sampler's seed, 0 to 2**32 - 1; with parallelism 1 a seeded run is reproducible.
         trial_timeout: kill a trial that runs longer than this (same forms as ``timeout``); it fails with
             "timed out after N s".
@@ -211,7 +212,8 @@ class Study:
         self.timeout = parse_duration(timeout)
         self.parallelism = _check_int("parallelism", parallelism, 1)
         self.backend = backend
-        self.resources = dict(resources or {"cpu": 1, "gpu": 0})
+        # without "cpu", each worker gets the machine's cores shared among the parallel trials (worker_threads)
+        self.resources = dict(resources or {"gpu": 0})
         self.seed = seed
         self.trial_timeout = parse_duration(trial_timeout, "trial_timeout")
         self.max_retries = _check_int("max_retries", max_retries, 0)
