@@ -45,7 +45,8 @@ def feasible(metrics_json: str | None) -> bool:
 #: keyword string (``host=db password=...``), quoted or not
 _QUERY_SECRET = re.compile(r"(?i)((?:^|[?&;\s])(?:password|passwd|pwd|sslpassword)\s*=\s*)"
                            r"('(?:\\.|[^'\\])*'?|[^&#\s]*)")
-_KEYWORDS = re.compile(r"^\s*[A-Za-z_]+\s*=")  # a libpq keyword string such as "host=db user=me dbname=x"
+#: a libpq keyword string such as "host=db user=me dbname=x"
+_KEYWORDS = re.compile(r"(?i)(?:^|\s)(?:host|hostaddr|port|dbname|user|password|passfile|sslmode|service)\s*=")
 
 
 def _password_span(url: str) -> tuple[int, int] | None:
@@ -103,7 +104,7 @@ def scrub(text: str, url: str) -> str:
 
 def _parse_url(url: str, shown: str):
     """The storage URL parsed, or one message saying what is wrong with it (never showing its password)."""
-    if isinstance(url, str) and _KEYWORDS.match(url):
+    if isinstance(url, str) and "://" not in url and _KEYWORDS.search(url):
         raise StorageError(f"'{shown}' is not a storage URL but a libpq keyword string (key=value pairs); autotune "
                            "takes a URL: postgresql://user:password@host:5432/db (percent-encode '@', ':' and '/' "
                            "in the password as %40, %3A and %2F).")
