@@ -201,9 +201,12 @@ class Report:
     def check(self, ok: bool, text: str) -> None:
         self.lines.append((bool(ok), text))
 
+    def note(self, text: str) -> None:
+        self.lines.append((None, text))  # a figure, not an invariant
+
     @property
     def ok(self) -> bool:
-        return all(ok for ok, _ in self.lines)
+        return all(ok is not False for ok, _ in self.lines)
 
 
 def wait_all(drivers: list[Driver], timeout: float) -> None:
@@ -220,6 +223,8 @@ def verify(rep: Report, url: str, folder: str, drivers: list[Driver], name: str)
     """The invariants every scenario must keep, checked and added to the report with their figures."""
     mon = Monitor(url)
     rows = mon.rows()
+    with mon.engine.connect() as c:
+        registered = c.execute(sa.text("SELECT COUNT(*) FROM autotune_drivers")).scalar()
     mon.close()
     n = rep.n_trials
     counted = sum(r.counted and r.state in ("COMPLETE", "PRUNED", "FAIL") for r in rows)
@@ -273,6 +278,7 @@ def verify(rep: Report, url: str, folder: str, drivers: list[Driver], name: str)
                               + "".join(f"\n      {d.label} ({'killed' if d.killed else f'exit {d.proc.returncode}'}"
                                         f"): {d.stderr().count('Traceback')}x, ending "
                                         + "; ".join(sorted(set(raised(d.stderr())))) for d in tracebacks))
+    rep.note(f"driver rows left registered after every driver ended: {registered}")
     rep.figures.update(drivers=len(drivers), tracebacks=len(tracebacks),
                        exits="/".join(f"{c}x{rc}" for rc, c in sorted(codes.items())))
     # the best trial's artifact, read back through the API (checksum verified on read)
@@ -513,7 +519,7 @@ def main() -> int:
             reports.append(rep)
             print(f"\n[{kind} / {name}] {rep.harm}; wall {rep.wall:.1f} s", flush=True)
             for ok, text in rep.lines:
-                print(f"  {'ok  ' if ok else 'FAIL'} {text}", flush=True)
+                print(f"  {'info' if ok is None else 'ok  ' if ok else 'FAIL'} {text}", flush=True)
             if not rep.ok or args.keep:
                 print(f"  (its folder, with every driver's output: {folder})")
             else:
@@ -530,7 +536,7 @@ def main() -> int:
         print(f"{r.storage:<11}{r.scenario:<9}{r.harm:<44}{f.get('counted', 0):>5}/{r.n_trials:<3}"
               f"{f.get('left', '-'):>5}{f.get('twice', '-'):>8}{f.get('reran', '-'):>6}{f.get('stale', '-'):>6}"
               f"{f.get('exits', '-'):>14}{f.get('tracebacks', '-'):>3}{f.get('artifact', '-'):>9}{r.wall:>7.1f}  "
-              f"{'every invariant holds' if r.ok else 'BROKEN: ' + str(sum(not ok for ok, _ in r.lines))}")
+              f"{'every invariant holds' if r.ok else 'BROKEN: ' + str(sum(ok is False for ok, _ in r.lines))}")
     broken = [r for r in reports if not r.ok]
     print("\nevery invariant holds under each storm" if not broken else
           f"\n{len(broken)} scenario(s) broke an invariant")
