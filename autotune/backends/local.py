@@ -92,6 +92,13 @@ START_TRIES = 3  # a slot's worker dying while starting this many times in a row
 
 
 def _worker_main(conn: Connection, ref: ObjectiveRef, parent: int, gpus: tuple[str, ...], threads: int) -> None:
+    try:
+        _serve(conn, ref, parent, gpus, threads)
+    except (BrokenPipeError, ConnectionResetError, EOFError):  # the driver is gone (killed): nobody to tell
+        os._exit(3)
+
+
+def _serve(conn: Connection, ref: ObjectiveRef, parent: int, gpus: tuple[str, ...], threads: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     if gpus:  # before the objective's module (and so CUDA) is loaded
         os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
@@ -108,10 +115,7 @@ def _worker_main(conn: Connection, ref: ObjectiveRef, parent: int, gpus: tuple[s
     metrics = list(ref.metrics)
     conn.send(("ready",))
     while True:
-        try:
-            msg = conn.recv()
-        except EOFError:
-            return
+        msg = conn.recv()
         if msg is None:
             return
         number, config, attempt, device, reports = msg
