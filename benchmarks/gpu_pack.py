@@ -103,7 +103,7 @@ space = {{"hidden": at.choice([256, 512, 768, 1024]), "layers": at.randint(2, 4)
          "batch_size": at.fixed(512)}}
 study = at.Study(name="pack", space=space, sampler="random", seed=0, n_trials={trials}, parallelism={p},
                  objective=torch_objective(lambda c: gp.model(c, {width}), train, valid, epochs={epochs},
-                                           metric="val_loss"),
+                                           metric="val_loss"), metric="val_loss",
                  enqueue=cfgs, resources={resources})
 """
 
@@ -121,7 +121,8 @@ def run_autotune(trials, p, rows, width, epochs, device, capped: bool) -> float:
         env.pop("OMP_NUM_THREADS", None)  # the study's rule decides
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-m", "autotune.cli", "run", "study.py", "--storage",
-                        f"sqlite:///{folder}/pack.db", "--quiet"], cwd=folder, env=env, check=True)
+                        f"sqlite:///{folder}/pack.db", "--quiet"], cwd=folder, env=env, check=True,
+                       stdout=subprocess.DEVNULL)
         return time.perf_counter() - t0
 
 
