@@ -437,7 +437,7 @@ def _speak_plainly(debug: bool) -> None:
     log = logging.getLogger("autotune")
     if not log.handlers:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("autotune: %(message)s"))
+        handler.setFormatter(logging.Formatter("autotune: warning: %(message)s"))
         log.addHandler(handler)
         log.propagate = False
 

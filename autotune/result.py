@@ -17,11 +17,9 @@ from typing import Any
 from autotune import _names
 from autotune._names import ARTIFACT_NAME_RULE, artifact_name_problem, study_name_problem
 from autotune.database import StudyDatabase
-from autotune.database._database import FEASIBLE
+from autotune.database._database import CONSTRAINTS, FEASIBLE
 from autotune.errors import StorageError
 from autotune.spaces import Space
-
-CONSTRAINTS = "_constraints"  # a constrained trial's constraint values, kept in its metrics beside FEASIBLE
 
 
 @dataclass

@@ -119,7 +119,8 @@ def worker_threads(resources: dict[str, float], parallelism: int) -> int:
         return max(1, math.ceil(resources["cpu"]))
     if (os.environ.get("OMP_NUM_THREADS") or "").isdigit() and int(os.environ["OMP_NUM_THREADS"]) > 0:
         return int(os.environ["OMP_NUM_THREADS"])  # the user's own setting, for a study that does not say
-    return max(1, (os.cpu_count() or 1) // max(1, parallelism))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, parallelism))  # (the cores this process may use: a container's, not the host's)
 
 
 def cap_threads(threads: int) -> None:

@@ -15,6 +15,7 @@ import random
 import re
 import socket
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -48,6 +49,7 @@ def _outage_limit() -> float:
         raise StorageError(str(exc)) from None
 FINISHED = ("COMPLETE", "PRUNED", "FAIL")
 FEASIBLE = "_feasible"  # a constrained trial's verdict, kept in its metrics (false: it broke a constraint)
+CONSTRAINTS = "_constraints"  # a constrained trial's constraint values, kept in its metrics beside FEASIBLE
 
 
 def feasible(metrics_json: str | None) -> bool:
@@ -132,8 +134,9 @@ def _is_outage(exc: BaseException) -> bool:
 
 
 def _reason(exc: BaseException, url: str) -> str:
-    return scrub(str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc).strip() else
-                 type(exc).__name__, url)
+    """A database error's first line, password scrubbed (its type's name where it has no text)."""
+    lines = str(getattr(exc, "orig", exc)).strip().splitlines() or str(exc).strip().splitlines()
+    return scrub(lines[0] if lines else type(exc).__name__, url)
 
 
 def _parse_url(url: str, shown: str):
@@ -268,7 +271,9 @@ class StudyDatabase:
         self.created_file: str | None = None  # the SQLite file this process created, removed on a clean abort
         # an outage of a database opened once is waited out (see _retry); one that cannot be opened is an error
         self._opened, self._gave_up, self._outage_since = False, False, None
+        self._outage_lock = threading.Lock()  # the heartbeat thread and the run loop share the outage's state
         self.outage_limit = _outage_limit()
+        self.interrupted: Callable[[], bool] = lambda: False  # set by a run: Ctrl-C ends an outage's wait
         parsed = _parse_url(url, self.shown_url)
         backend = parsed.get_backend_name()
         if backend == "postgres":  # a common alias (Heroku, libpq's own URIs) that SQLAlchemy does not know
@@ -347,8 +352,7 @@ class StudyDatabase:
             conn.connection.driver_connection.execute(mode)
 
     def _fail(self, exc: BaseException, doing: str) -> StorageError:
-        reason = scrub(str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc).strip() else
-                       type(exc).__name__, self.url)
+        reason = _reason(exc, self.url)
         low = reason.lower()
         hint = next((h for keys, h in _HINTS if any(k in low for k in keys)), _OTHER_HINT)
         return StorageError(f"cannot {doing} the study database {self.shown_url}: {reason}. {hint}")
@@ -373,24 +377,31 @@ class StudyDatabase:
                     continue
                 if not (self._opened and _is_outage(exc)):
                     raise self._fail(exc, doing) from None  # e.g. a role without the rights: one message
-                since = self._outage_since = self._outage_since or now
-                if self._gave_up or now - since >= self.outage_limit:
-                    self._gave_up = True  # the clean-up after this error tries once, not for minutes more
+                with self._outage_lock:
+                    first = self._outage_since is None
+                    since = self._outage_since = now if first else self._outage_since
+                    gave_up = self._gave_up = self._gave_up or now - since >= self.outage_limit
+                if gave_up:  # (the clean-up after this error then tries once, not for minutes more)
                     raise StorageError(
                         f"the study database {self.shown_url} has been unreachable for {now - since:.0f} s "
                         f"({_reason(exc, self.url)}), "
                         f"longer than the {self.outage_limit:g} s a run waits ($AUTOTUNE_DB_OUTAGE); the run "
                         "stopped. Its finished trials are saved: run the same command once the database is back "
                         "(trials it left RUNNING are then failed as stale and queued again).") from None
-                if since == now:
+                if first:
                     _log.warning(f"the study database {self.shown_url} is unreachable ({_reason(exc, self.url)}); "
                                  f"retrying for up to {self.outage_limit:g} s, running trials go on.")
+                if self.interrupted():
+                    raise KeyboardInterrupt
                 time.sleep(min(2.0, delay * (1 + random.random())))
                 delay = min(delay * 2, 1.0)
                 continue
             if self._outage_since is not None:
-                since, self._outage_since = self._outage_since, None
-                _log.warning(f"the study database {self.shown_url} is back after {time.monotonic() - since:.0f} s.")
+                with self._outage_lock:
+                    since, self._outage_since, self._gave_up = self._outage_since, None, False
+                if since is not None:
+                    _log.warning(f"the study database {self.shown_url} is back after "
+                                 f"{time.monotonic() - since:.0f} s.")
             return out
 
     def write(self, fn: Callable[[Connection], Any], doing: str = "write to",
@@ -995,6 +1006,12 @@ class StudyDatabase:
             retried = min(superseded, retries.get(sid, 0))
             c.update({k: n for k, n in (("RETRIED", retried), ("UNCOUNTED", superseded - retried)) if n})
         return out
+
+    def ran_well(self, study_id: int) -> bool:
+        """Whether some trial of the study completed, or was pruned or paused (ran until a pruner judged it)."""
+        T = S.trials.c
+        return self.read(lambda c: c.execute(sa.select(T.number).where(T.study_id == study_id, T.state.in_(
+            ("COMPLETE", "PRUNED", "PAUSED"))).limit(1)).first()) is not None
 
     def set_failures_aside(self, study_id: int) -> int | None:
         """For a study none of whose trials has run well (completed, pruned or paused) and none running: its failed
