@@ -15,9 +15,10 @@ def run_study(study, *, storage=None, backend=None, n_trials=None, parallelism=N
     from autotune.objectives._metric import check_objective_metric
     from autotune.result import Result
     from autotune.search._engine import Engine
-    from autotune.study import _check_int, check_halving, check_seed, parse_duration
+    from autotune.study import _check_int, check_halving, check_seed, check_study_name, parse_duration
 
     st = copy.copy(study)
+    check_study_name(st.name)  # (the study's attributes may have changed since it was made)
     if seed is not None:
         st.seed = check_seed(seed)
     backend = backend or st.backend
@@ -50,6 +51,7 @@ def run_study(study, *, storage=None, backend=None, n_trials=None, parallelism=N
     finally:
         if progress_view:
             progress_view.close()
+        db.checkpoint()  # the run's writes folded into the SQLite file, its -wal file emptied
     result = Result(db, st.name, space=st.space)
     result.run_report = report
     return result

@@ -34,6 +34,21 @@ def _num(v: Any) -> Any:
     return None if isinstance(v, float) and not math.isfinite(v) else v
 
 
+SHOWN = 200  # characters of one value in a table or a summary line; --json and --format json/csv keep it whole
+
+
+def _short(text: str) -> str:
+    """A value as a person reads it: cut short past SHOWN characters, saying how long it is."""
+    return text if len(text) <= SHOWN else f"{text[:SHOWN - 40]}...[{len(text)} characters]"
+
+
+def _params(params: dict[str, Any], as_json: bool = True) -> str:
+    """Parameters on one line, each value cut short (``{"x": 1.0, ...}`` as JSON, or as Python writes a dict)."""
+    shown = (f"{json.dumps(k)}: {_short(json.dumps(v, default=str))}" if as_json else f"{k!r}: {_short(repr(v))}"
+             for k, v in params.items())
+    return "{" + ", ".join(shown) + "}"
+
+
 # -- commands -------------------------------------------------------------------------------------------------
 def cmd_run(args) -> int:
     from autotune._loader import load_study_file
@@ -59,7 +74,8 @@ def cmd_run(args) -> int:
     print(f"study '{study.name}': {summary or 'no trials'} in {result.db.shown_url}")
     try:
         best = result.best_trial
-        print(f"best {study.metrics[0]} = {best.value:.6g} (trial {best.number}): {result.best_params}")
+        print(f"best {study.metrics[0]} = {best.value:.6g} (trial {best.number}): "
+              f"{_params(result.best_params, as_json=False)}")
     except AutotuneError as exc:
         if len(study.metrics) == 1:
             print(str(exc))
@@ -180,9 +196,9 @@ def cmd_trials(args) -> int:
             value = r["value"] if isinstance(r["value"], list) else (
                 f"{r['value']:.6g}" if r["value"] is not None else "-")
             dur = f"{r['duration']:.2f}" if r["duration"] is not None else "-"
-            detail = json.dumps(r["params"], default=str)
+            detail = _params(r["params"])
             if r["error"]:
-                detail += f"  ! {r['error']}"
+                detail += f"  ! {_short(r['error'])}"
             print(f"{r['number']:>5}  {r['state']:<8}  {str(value):>12}  {dur:>7}  {r['origin'] or '-':<{width}}  "
                   f"{detail}")
     return 0
@@ -205,7 +221,7 @@ def cmd_best(args) -> int:
         return 0
     print(f"study '{args.name}': best {payload['metric']} = {best.value:.6g} at trial {best.number}")
     for k, v in payload["params"].items():
-        print(f"  {k} = {v!r}")
+        print(f"  {k} = {_short(repr(v))}")
     if payload["artifacts"]:
         print(f"artifacts: {', '.join(payload['artifacts'])}")
     for path in payload.get("exported", []):
@@ -252,7 +268,7 @@ def _print_pareto(result, args) -> int:
     print(f"{'trial':>6}  " + "  ".join(f"{m:>{width}}" for m in result.metrics) + "  params")
     for r in sorted(rows, key=lambda r: list(r["values"].values())):
         vals = "  ".join(f"{v:>{width}.6g}" for v in r["values"].values())
-        print(f"{r['trial']:>6}  {vals}  {json.dumps(r['params'], default=str)}")
+        print(f"{r['trial']:>6}  {vals}  {_params(r['params'])}")
     return 0
 
 
@@ -458,7 +474,7 @@ def _speak_plainly(debug: bool) -> None:
     log = logging.getLogger("autotune")
     if not log.handlers:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("autotune: %(message)s"))
+        handler.setFormatter(logging.Formatter("autotune: warning: %(message)s"))
         log.addHandler(handler)
         log.propagate = False
 

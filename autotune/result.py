@@ -9,16 +9,17 @@ import datetime
 import functools
 import json
 import os
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
+from autotune import _names
+from autotune._names import ARTIFACT_NAME_RULE, artifact_name_problem, study_name_problem
 from autotune.database import StudyDatabase
-from autotune.database._database import FEASIBLE
+from autotune.database._database import CONSTRAINTS, FEASIBLE
 from autotune.errors import StorageError
 from autotune.spaces import Space
-
-CONSTRAINTS = "_constraints"  # a constrained trial's constraint values, kept in its metrics beside FEASIBLE
 
 
 @dataclass
@@ -181,18 +182,49 @@ class Result:
         return self.db.artifact_names(self.row.id, number)
 
     def best_artifact(self, name: str, dest: str | os.PathLike | None = None) -> str:
-        """The best trial's artifact ``name``, checksum-verified, written to a local file; returns its path."""
-        from autotune.objectives._contract import check_artifact_name
-
-        check_artifact_name(name)
+        """The best trial's artifact ``name``, checksum-verified, written to a local file; returns its path
+        (under ``dest``, else under a folder of this user's in the temporary folder)."""
+        problem = artifact_name_problem(name)
+        if problem:
+            raise StorageError(f"best_artifact: {problem}; {ARTIFACT_NAME_RULE}.")
         number = self.best_trial.number
+        folder = os.fspath(dest) if dest is not None else os.path.join(self._cache(), str(number))
+        path = self._path_in(folder, name, number)
         data = self.db.load_artifact(self.row.id, number, name)
-        folder = os.fspath(dest) if dest is not None else os.path.join(
-            tempfile.gettempdir(), "autotune-artifacts", self.name, str(number))
-        path = os.path.join(folder, name)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "wb") as fh:
             fh.write(data)
+        return path
+
+    def _cache(self) -> str:
+        """This study's folder in this user's cache of artifacts, in the temporary folder: a folder only this user
+        can write to (another user of the machine could otherwise link it elsewhere), named after the study."""
+        problem = study_name_problem(self.name)
+        if problem:  # a name stored by another version, or written into a shared database by hand
+            raise StorageError(f"study {self.name!r} cannot name a folder ({problem}); pass dest= to best_artifact "
+                               "to choose where its artifacts go.")
+        base = os.path.join(tempfile.gettempdir(), f"autotune-artifacts-{os.getuid()}")
+        os.makedirs(base, mode=0o700, exist_ok=True)
+        info = os.lstat(base)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+            raise StorageError(f"{base} is not a folder that only you can write to; remove it, or pass dest= to "
+                               "best_artifact.")
+        folder = _names.inside(base, self.name)
+        if folder is None:
+            raise StorageError(f"study {self.name!r} would place its artifacts outside {base}; pass dest= to "
+                               "best_artifact.")
+        return folder
+
+    def _path_in(self, folder: str, name: str, number: int) -> str:
+        """``folder/name``, refused unless it stays inside ``folder`` with every link resolved: a shared database
+        may hold any name."""
+        problem = artifact_name_problem(name)
+        path = None if problem else _names.inside(folder, name)
+        if path is None:
+            raise StorageError(f"trial {number} of study {self.name!r} in {self.db.shown_url} has an artifact named "
+                               f"{name!r}, which would be written outside {folder}"
+                               + (f" ({problem})" if problem else " (a link in that folder leads elsewhere)")
+                               + "; refusing to write it. Nothing was written.")
         return path
 
     def load_object(self, name: str, *, trust: bool = False, trial: int | None = None) -> Any:
@@ -267,8 +299,12 @@ class Result:
         folder = os.fspath(folder)
         if os.path.exists(folder) and not os.path.isdir(folder):
             raise StorageError(f"cannot export into {folder}: it is a file, not a folder; give a folder path.")
+        names = self.artifact_names()
+        number = self.best_trial.number
+        for n in names:  # every name checked before anything is written
+            self._path_in(folder, n, number)
         try:
-            return [self.best_artifact(n, dest=folder) for n in self.artifact_names()]
+            return [self.best_artifact(n, dest=folder) for n in names]
         except OSError as exc:
             inside = exc.filename is not None and os.path.abspath(os.fspath(exc.filename)).startswith(
                 os.path.abspath(folder))

@@ -52,6 +52,16 @@ def check_seed(seed: Any) -> int:
     return int(seed)
 
 
+def check_study_name(name: Any) -> str:
+    """One rule for study names on every storage (see ``autotune._names``)."""
+    from autotune._names import STUDY_NAME_RULE, study_name_problem
+
+    problem = study_name_problem(name)
+    if problem:
+        raise ConfigError(f"`name`: {problem}; {STUDY_NAME_RULE}. Rename the study.")
+    return name
+
+
 def _check_signature(objective: Callable) -> None:
     """An objective is called as objective(config, trial): refuse one that cannot be, before any trial fails."""
     import inspect
@@ -92,7 +102,8 @@ class Study:
     ``Study(...)`` checks every argument and touches no database; :meth:`run` creates or continues the study.
 
     Args:
-        name: the study's name, unique in its database; running a study of that name again continues it.
+        name: the study's name, unique in its database; running a study of that name again continues it. 1 to
+            200 characters, without '/', '\\' or control characters, and not '.' or '..'.
         space: ``{name: domain}`` with ``at.uniform``, ``at.loguniform``, ``at.randint``, ``at.choice`` (a list of
             values, or a dict of sub-spaces: a conditional space) and ``at.fixed``; or an ``at.Space``.
         objective: ``objective(config, trial)``, called with a flat dict of the sampled values; returns a float,
@@ -112,7 +123,8 @@ class Study:
             ``"1h30m"``. A study needs ``n_trials`` or ``timeout``.
         parallelism: trials at once (worker processes, or Ray actors, when > 1); default 1.
         backend: ``"local"`` (default) or ``"ray"``.
-        resources: per trial, ``{"cpu": 1, "gpu": 0}`` by default; fractions of a GPU allowed.
+        resources: per trial, e.g. ``{"cpu": 2, "gpu": 0.5}``: GPUs (fractions share one) and the CPU threads
+            each worker computes with (by default the machine's cores divided by ``parallelism``, at least 1).
         seed: the sampler's seed, 0 to 2**32 - 1; with parallelism 1 a seeded run is reproducible.
         trial_timeout: kill a trial that runs longer than this (same forms as ``timeout``); it fails with
             "timed out after N s".
@@ -170,8 +182,7 @@ class Study:
         from autotune.objectives._metric import check_objective_metric
         from autotune.search import check_pruner, check_sampler
 
-        if not isinstance(name, str) or not name.strip():
-            raise ConfigError(f"`name` must be a non-empty string, but got {name!r}.")
+        check_study_name(name)
         if not callable(objective):
             raise ConfigError(f"`objective` must be a function objective(config, trial), but got {objective!r}.")
         _check_signature(objective)
@@ -214,7 +225,8 @@ class Study:
         self.timeout = parse_duration(timeout)
         self.parallelism = _check_int("parallelism", parallelism, 1)
         self.backend = backend
-        self.resources = dict(resources or {"cpu": 1, "gpu": 0})
+        # without "cpu", each worker gets the machine's cores shared among the parallel trials (worker_threads)
+        self.resources = dict(resources or {"gpu": 0})
         self.seed = seed
         self.trial_timeout = parse_duration(trial_timeout, "trial_timeout")
         self.max_retries = _check_int("max_retries", max_retries, 0)

@@ -65,6 +65,38 @@ def test_workers_die_with_their_driver(tmp_path, sqlite_url):
     assert wait_until(lambda: not any(_alive(p) for p in workers), timeout=10)
 
 
+def test_workers_of_a_killed_driver_leave_quietly(tmp_path, sqlite_url):
+    """Workers reporting every 50 ms found their driver gone as they wrote to it, and each printed a
+    BrokenPipeError traceback into the user's terminal."""
+    import os
+    import sys
+
+    from tests.conftest import ROOT
+
+    write_study(tmp_path, """
+    import time
+
+    def objective(config, trial):
+        for step in range(200):
+            time.sleep(0.05)
+            trial.report(config["x"], step)
+        return config["x"]
+
+    study = at.Study(name="chatty", space={"x": at.uniform(0, 1)}, objective=objective, n_trials=8,
+                     parallelism=2, sampler="random")
+    """)
+    with open(tmp_path / "err.txt", "w") as err:  # a file: it outlives the driver, as a terminal does
+        proc = subprocess.Popen([sys.executable, "-m", "autotune.cli", "run", "study.py", "--storage", sqlite_url,
+                                 "--quiet"], cwd=tmp_path, env={**os.environ, "PYTHONPATH": ROOT}, stderr=err)
+        assert wait_until(lambda: len([r for r in rows_so_far(sqlite_url) if r.state == "RUNNING"]) == 2)
+        time.sleep(1.0)  # both workers reporting
+        workers = _children(proc.pid)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert wait_until(lambda: not any(_alive(p) for p in workers), timeout=10)
+    assert (tmp_path / "err.txt").read_text() == ""
+
+
 @pytest.mark.parametrize("par", [1, 2])
 def test_ctrl_c_exits_130_and_leaves_nothing_running(tmp_path, storage, par):
     write_study(tmp_path, SLOW.replace("PAR", str(par)))

@@ -94,7 +94,7 @@ def test_a_broken_study_file_stops_after_five_alike_failures_and_the_fix_gets_th
     write_study(tmp_path, TYPO.replace("KEY", '"lr"'))
     out = cli("run", "study.py", "--storage", storage, cwd=tmp_path)
     assert out.returncode == 1
-    assert "its first 5 trials (0, 1, 2, 3, 4) all failed with the same error" in out.stderr
+    assert "the first 5 trials of this run (0, 1, 2, 3, 4) all failed with the same error" in out.stderr
     assert "KeyError: 'lr'" in out.stderr and 'study.py", line 4, in objective' in out.stderr
     assert "Traceback" not in out.stderr and "autotune/objectives" not in out.stderr  # the study file's frames only
     assert [(r.number, r.state) for r in trial_rows(storage)] == [(n, "FAIL") for n in range(5)]

@@ -93,3 +93,34 @@ def test_objectives_without_a_study_file_are_sent_by_value(sqlite_url):
                      parallelism=2, sampler="random", seed=0)
     result = study.run(storage=sqlite_url)
     assert result.counts == {"COMPLETE": 4} and result.best_value >= 10
+
+
+THREADS = """
+import os
+import torch
+
+def objective(config, trial):
+    return {"loss": config["x"], "omp": float(os.environ["OMP_NUM_THREADS"]),
+            "mkl": float(os.environ["MKL_NUM_THREADS"]), "torch": float(torch.get_num_threads())}
+
+def make(name, **kw):
+    return at.Study(name=name, space={"x": at.uniform(0, 1)}, objective=objective, sampler="random", seed=0,
+                    n_trials=4, parallelism=2, **kw)
+
+three = make("three", resources={"cpu": 3})
+fraction = make("fraction", resources={"cpu": 0.5, "gpu": 0})
+shared = make("shared")
+"""
+
+
+@pytest.mark.parametrize("name, expected", [("three", 3), ("fraction", 1), ("shared", None)])
+def test_each_worker_computes_with_its_share_of_the_cpu_threads(tmp_path, sqlite_url, name, expected):
+    """Workers started with one thread per core each (eight workers on sixteen cores ran three times slower than
+    capped): now resources["cpu"] threads, or the cores divided by the parallelism, for BLAS and for PyTorch."""
+    import os
+
+    study = load_study_file(write_study(tmp_path, THREADS), name)
+    omp = os.environ.get("OMP_NUM_THREADS")  # a user's own setting stands where the study does not say
+    expected = expected or (int(omp) if omp else max(1, os.cpu_count() // 2))
+    for t in study.run(storage=sqlite_url).trials:
+        assert t.metrics["omp"] == t.metrics["mkl"] == t.metrics["torch"] == expected, t.metrics

@@ -92,7 +92,7 @@ def kill_once(epoch, trial):
 
 study = at.Study(name="resume", space={"lr": at.fixed(0.01), "batch_size": at.fixed(32)},
                  objective=torch_objective(lambda c: torch.nn.Linear(8, 2), (X[:150], y[:150]), (X[150:], y[150:]),
-                                           epochs=8, on_epoch_end=kill_once),
+                                           epochs=8, on_epoch_end=kill_once, checkpoint_every="1 epoch"),
                  metric="val_loss", n_trials=1)
 """
 
@@ -111,6 +111,28 @@ def test_a_killed_torch_trial_resumes_from_its_last_checkpoint(tmp_path, sqlite_
     assert [s for s, _ in done[0].intermediate] == list(range(8))  # the checkpointed epochs reported again
     assert [r.state for r in trial_rows(sqlite_url)] == ["FAIL", "COMPLETE"]
     assert not os.listdir(tmp_path / ".autotune" / "checkpoints" / "resume")  # removed once finished
+
+
+def test_a_torch_trial_killed_between_checkpoints_resumes_from_the_last_and_ends_with_the_same_weights(
+        tmp_path, sqlite_url):
+    """Checkpoints every third epoch (lean: short epochs write nothing in between); killed after epoch 4, the trial
+    resumes from epoch 2's checkpoint and trains epochs 3-7 again, to the very weights of an uninterrupted run."""
+    import torch
+
+    body = (RESUME.replace('checkpoint_every="1 epoch"', 'checkpoint_every="3 epochs"')
+            .replace("epoch == 3 and", "epoch == 4 and").replace("torch.nn.Linear(8, 2)", "torch.nn.Sequential("
+                     "torch.nn.Linear(8, 16), torch.nn.Dropout(0.3), torch.nn.ReLU(), torch.nn.Linear(16, 2))"))
+    write_study(tmp_path, body)
+    write_study(tmp_path, body.replace('name="resume"', 'name="whole"').replace("on_epoch_end=kill_once, ", ""),
+                "whole.py")
+    assert cli("run", "study.py", "--storage", sqlite_url, "--quiet", cwd=tmp_path).returncode == -9
+    assert cli("run", "study.py", "--storage", sqlite_url, "--quiet", cwd=tmp_path).returncode == 0
+    assert cli("run", "whole.py", "--storage", sqlite_url, "--quiet", cwd=tmp_path).returncode == 0
+    resumed, whole = (at.load_study(name, storage=sqlite_url) for name in ("resume", "whole"))
+    assert resumed.best_trial.metrics["resumed_from"] == 3 and resumed.best_trial.metrics["epochs_trained"] == 5
+    assert resumed.best_trial.intermediate == whole.best_trial.intermediate  # every epoch's loss, to the bit
+    a, b = (torch.load(r.best_artifact("model.pt"), weights_only=True) for r in (resumed, whole))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_gpu_flag_gives_torch_trials_a_device_and_they_report_where_they_trained(tmp_path, sqlite_url):
@@ -150,7 +172,8 @@ def log_lr(epoch, trial):
 
 study = at.Study(name="cosine", space={"batch_size": at.fixed(32)},
                  objective=torch_objective(lambda c: torch.nn.Linear(8, 2), (X[:150], y[:150]), (X[150:], y[150:]),
-                                           epochs=6, optimizer_fn=adam, lr_schedule="cosine", on_epoch_end=log_lr),
+                                           epochs=6, optimizer_fn=adam, lr_schedule="cosine", on_epoch_end=log_lr,
+                                           checkpoint_every=0),
                  metric="val_loss", n_trials=1)
 """
 

@@ -94,6 +94,21 @@ def test_each_ray_trial_sees_only_its_gpus(sqlite_url, gpu, expected):
         assert overlap, "two trials should have shared the GPU at the same time"
 
 
+def _threads(config, trial):
+    import os
+
+    import torch
+
+    return {"loss": config["x"], "omp": float(os.environ["OMP_NUM_THREADS"]), "torch": float(torch.get_num_threads())}
+
+
+def test_each_ray_actor_computes_with_its_cpu_share_of_threads(sqlite_url):
+    study = at.Study(name="threads", space={"x": at.uniform(0, 1)}, objective=_threads, sampler="random",
+                     n_trials=2, parallelism=1, backend="ray", resources={"cpu": 2})
+    for t in study.run(storage=sqlite_url).trials:
+        assert t.metrics["omp"] == t.metrics["torch"] == 2, t.metrics
+
+
 def test_asking_for_more_gpus_than_the_cluster_has_is_a_clear_error(sqlite_url):
     from autotune.errors import ConfigError
 

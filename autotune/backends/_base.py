@@ -7,7 +7,9 @@ trial with :meth:`Backend.submit` and returns finished trials from :meth:`Backen
 
 from __future__ import annotations
 
+import os
 import pickle
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -100,3 +102,32 @@ class Backend:
 
     def shutdown(self, kill: bool = False) -> None:
         """Stop every worker; ``kill`` abandons running trials at once."""
+
+
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+               "NUMEXPR_NUM_THREADS")
+
+
+def worker_threads(resources: dict[str, float], parallelism: int) -> int:
+    """The CPU threads each worker computes with: the study's ``resources["cpu"]`` (rounded up), else
+    ``$OMP_NUM_THREADS`` where the user set it, else the machine's cores shared among the ``parallelism`` workers,
+    at least 1. Without a cap each worker's BLAS and PyTorch start
+    one thread per core, and eight workers on sixteen cores fight over them (three times slower than capped)."""
+    import math
+
+    if "cpu" in resources:
+        return max(1, math.ceil(resources["cpu"]))
+    if (os.environ.get("OMP_NUM_THREADS") or "").isdigit() and int(os.environ["OMP_NUM_THREADS"]) > 0:
+        return int(os.environ["OMP_NUM_THREADS"])  # the user's own setting, for a study that does not say
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, parallelism))  # (the cores this process may use: a container's, not the host's)
+
+
+def cap_threads(threads: int) -> None:
+    """Hold this worker process to ``threads`` CPU threads: the thread variables that numeric libraries read when
+    they load (set before the objective's module is imported), and PyTorch's pool if it is loaded already."""
+    for var in THREAD_VARS:
+        os.environ[var] = str(threads)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)

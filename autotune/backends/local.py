@@ -21,7 +21,7 @@ import threading
 import time
 from multiprocessing.connection import Connection, wait
 
-from autotune.backends._base import Backend, Job, ObjectiveRef
+from autotune.backends._base import Backend, Job, ObjectiveRef, cap_threads, worker_threads
 from autotune.errors import AutotuneError, ConfigError, StudyFileError
 from autotune.objectives import Outcome, Trial, run_objective
 
@@ -91,14 +91,23 @@ def _watch_parent(parent: int) -> None:
 START_TRIES = 3  # a slot's worker dying while starting this many times in a row stops the run
 
 
-def _worker_main(conn: Connection, ref: ObjectiveRef, parent: int, gpus: tuple[str, ...]) -> None:
+def _worker_main(conn: Connection, ref: ObjectiveRef, parent: int, gpus: tuple[str, ...], threads: int) -> None:
+    try:
+        _serve(conn, ref, parent, gpus, threads)
+    except (BrokenPipeError, ConnectionResetError, EOFError):  # the driver is gone (killed): nobody to tell
+        os._exit(3)
+
+
+def _serve(conn: Connection, ref: ObjectiveRef, parent: int, gpus: tuple[str, ...], threads: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     if gpus:  # before the objective's module (and so CUDA) is loaded
         os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
+    cap_threads(threads)  # before too: BLAS and PyTorch size their thread pools when they load
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     conn.send(("alive",))  # past Python's own start-up (which re-imports the driver's main module under spawn)
     try:
         objective = ref.load()
+        cap_threads(threads)  # PyTorch, loaded by the study file, takes the cap for its pool as well
     except BaseException as exc:  # noqa: BLE001 - reported to the driver, which stops the run
         text = str(exc) if isinstance(exc, AutotuneError) else f"{type(exc).__name__}: {exc}"
         conn.send(("load_error", text))
@@ -106,10 +115,7 @@ def _worker_main(conn: Connection, ref: ObjectiveRef, parent: int, gpus: tuple[s
     metrics = list(ref.metrics)
     conn.send(("ready",))
     while True:
-        try:
-            msg = conn.recv()
-        except EOFError:
-            return
+        msg = conn.recv()
         if msg is None:
             return
         number, config, attempt, device, reports = msg
@@ -119,11 +125,12 @@ def _worker_main(conn: Connection, ref: ObjectiveRef, parent: int, gpus: tuple[s
 
 
 class _Worker:
-    def __init__(self, ctx, ref: ObjectiveRef, gpus: tuple[str, ...] = (), start_deaths: tuple[str, ...] = ()) -> None:
-        self.gpus = gpus
+    def __init__(self, ctx, ref: ObjectiveRef, gpus: tuple[str, ...] = (), start_deaths: tuple[str, ...] = (),
+                 threads: int = 1) -> None:
+        self.gpus, self.threads = gpus, threads
         self.start_deaths = start_deaths  # how this slot's previous workers died while starting, in a row
         self.conn, child = ctx.Pipe(duplex=True)
-        self.proc = ctx.Process(target=_worker_main, args=(child, ref, os.getpid(), gpus), daemon=True,
+        self.proc = ctx.Process(target=_worker_main, args=(child, ref, os.getpid(), gpus, threads), daemon=True,
                                 name="autotune-worker")
         self.proc.start()
         child.close()
@@ -155,15 +162,16 @@ class ProcessBackend(Backend):
 
     name = "local"
 
-    def __init__(self, parallelism: int, gpu_slots: list[tuple[str, ...]] | None = None) -> None:
+    def __init__(self, parallelism: int, gpu_slots: list[tuple[str, ...]] | None = None, threads: int = 1) -> None:
         super().__init__(parallelism)
         self.ctx = mp.get_context("spawn")
         self.gpu_slots = gpu_slots or [()] * parallelism
+        self.threads = threads  # CPU threads per worker (see worker_threads)
         self.workers: list[_Worker] = []
 
     def start(self, ref: ObjectiveRef, handler) -> None:
         super().start(ref, handler)
-        self.workers = [_Worker(self.ctx, ref, self.gpu_slots[i]) for i in range(self.slots)]
+        self.workers = [_Worker(self.ctx, ref, self.gpu_slots[i], threads=self.threads) for i in range(self.slots)]
 
     def free_slots(self) -> int:
         return sum(w.job is None for w in self.workers)
@@ -186,7 +194,7 @@ class ProcessBackend(Backend):
 
     def _replace(self, worker: _Worker, start_deaths: tuple[str, ...] = ()) -> _Worker:
         worker.kill()
-        new = _Worker(self.ctx, self.ref, worker.gpus, start_deaths)
+        new = _Worker(self.ctx, self.ref, worker.gpus, start_deaths, threads=self.threads)
         self.workers[self.workers.index(worker)] = new
         return new
 
@@ -356,4 +364,5 @@ def make_local_backend(study, parallelism: int) -> Backend:
     gpu = float(study.resources.get("gpu", 0))
     if parallelism == 1 and study.trial_timeout is None and gpu == 0:
         return InProcessBackend(study.objective)
-    return ProcessBackend(parallelism, assign_gpus(visible_gpus(), gpu, parallelism) if gpu else None)
+    return ProcessBackend(parallelism, assign_gpus(visible_gpus(), gpu, parallelism) if gpu else None,
+                          threads=worker_threads(study.resources, parallelism))

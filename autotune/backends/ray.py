@@ -15,12 +15,13 @@ Why not one Ray Tune trial per autotune trial: Tune's controller would duplicate
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from autotune.backends._base import Backend, Job, ObjectiveRef
+from autotune.backends._base import Backend, Job, ObjectiveRef, cap_threads
 from autotune.errors import ConfigError, StudyFileError
 from autotune.objectives import Outcome, Trial, run_objective
 
@@ -108,10 +109,12 @@ class _Channel:
 class _Worker:
     """One slot: loads the objective once, then runs trials one after another."""
 
-    def __init__(self, payload: bytes, metrics: list[str], study_name: str, bridge, slot: int) -> None:
+    def __init__(self, payload: bytes, metrics: list[str], study_name: str, bridge, slot: int, threads: int) -> None:
         import cloudpickle
 
+        cap_threads(threads)  # the actor's CPU share, before the objective's modules load; PyTorch's pool after
         self.objective = cloudpickle.loads(payload)
+        cap_threads(threads)
         self.metrics, self.study_name, self.bridge, self.slot = metrics, study_name, bridge, slot
 
     def run(self, number: int, config: dict[str, Any], attempt: int, reports: list):
@@ -183,7 +186,8 @@ class RayBackend(Backend):
         self.batch_ref = self.bridge.next_batch.remote()
 
     def _actor(self, i: int):
-        return self.worker_cls.remote(self.payload, list(self.ref.metrics), self.ref.study_name, self.bridge, i)
+        return self.worker_cls.remote(self.payload, list(self.ref.metrics), self.ref.study_name, self.bridge, i,
+                                      max(1, math.ceil(self.cpu)))
 
     def free_slots(self) -> int:
         return sum(s.job is None for s in self.slots_)

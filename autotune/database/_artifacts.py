@@ -37,6 +37,9 @@ class FsspecArtifactStore:
             raise ConfigError(f"artifact_store {root!r} cannot be used: {exc}") from None
 
     def put(self, key: str, data: bytes) -> str:
+        parts = key.split("/")
+        if key.startswith("/") or "\\" in key or any(p in ("", ".", "..") for p in parts):
+            raise StorageError(f"the artifact key {key!r} would leave the store {self.root}; refusing to write it.")
         path = posixpath.join(self.base, key)
         self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
         with self.fs.open(path, "wb") as fh:

@@ -15,21 +15,23 @@ import random
 import re
 import socket
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
 
+from autotune._names import ARTIFACT_NAME_RULE, STUDY_NAME_RULE, artifact_name_problem, study_name_problem
 from autotune.database import _schema as S
 from autotune.database._artifacts import delete_location, read_location, sha256
-from autotune.errors import StorageError
+from autotune.errors import ConfigError, StorageError
 from autotune.spaces._domains import strip_addresses
 
 DEFAULT_STORAGE = "sqlite:///autotune.db"
@@ -47,6 +49,7 @@ def _outage_limit() -> float:
         raise StorageError(str(exc)) from None
 FINISHED = ("COMPLETE", "PRUNED", "FAIL")
 FEASIBLE = "_feasible"  # a constrained trial's verdict, kept in its metrics (false: it broke a constraint)
+CONSTRAINTS = "_constraints"  # a constrained trial's constraint values, kept in its metrics beside FEASIBLE
 
 
 def feasible(metrics_json: str | None) -> bool:
@@ -54,31 +57,57 @@ def feasible(metrics_json: str | None) -> bool:
     return f'"{FEASIBLE}": false' not in (metrics_json or "")
 
 
-#: a password given as a query parameter (``...?password=...``, as psycopg and libpq accept it)
-_QUERY_SECRET = re.compile(r"(?i)((?:^|[?&\s])(?:password|passwd|pwd|sslpassword)\s*=\s*)[^&#\s]*")
+#: a password given as a query parameter (``...?password=...``, as psycopg and libpq accept it), or in a libpq
+#: keyword string (``host=db password=...``), quoted or not
+_QUERY_SECRET = re.compile(r"(?i)((?:^|[?&;\s])(?:password|passwd|pwd|sslpassword)\s*=\s*)"
+                           r"('(?:\\.|[^'\\])*'?|[^&#\s]*)")
+#: a libpq keyword string such as "host=db user=me dbname=x"
+_KEYWORDS = re.compile(r"(?i)(?:^|\s)(?:host|hostaddr|port|dbname|user|password|passfile|sslmode|service)\s*=")
+
+
+def _password_span(url: str) -> tuple[int, int] | None:
+    """Where a URL's password is written: from after the user name's ':' to the '@' before the host (the last '@'
+    before the query, so that an unencoded '@' in the password is counted in it); None when it has none."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme.lower().startswith("sqlite"):  # a file path: any ':' or '@' in it is part of the name
+        return None
+    start = len(scheme) + len(sep) if sep else 0
+    rest = url[start:]
+    head = rest.split("?", 1)[0]
+    at = head.rfind("@") if "@" in head else rest.rfind("@")  # (a '?' may be part of a password too)
+    colon = rest.find(":", 0, at) if at > 0 else -1  # a user name holds no ':' (it may hold an '@')
+    return (start + colon + 1, start + at) if colon >= 0 else None
 
 
 def mask_url(url: str) -> str:
     """The URL as it may be shown: every password replaced by ***."""
-    try:
-        shown = make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL: shown as given, but whatever precedes an '@' after a ':' may be a password
-        head, at, host = str(url).rpartition("@")
-        shown = f"{head.split(':', 1)[0]}:***@{host}" if at and ":" in head else str(url)
+    shown = str(url)
+    span = _password_span(shown)
+    if span:
+        shown = f"{shown[:span[0]]}***{shown[span[1]:]}"
+    with contextlib.suppress(Exception):  # a URL as SQLAlchemy writes it; anything else as given, masked
+        shown = make_url(shown).render_as_string(hide_password=True)
     return _QUERY_SECRET.sub(r"\1***", shown)
 
 
 def _passwords(url: str) -> list[str]:
-    """The URL's passwords: in its user part and in its query."""
-    try:
-        parsed = make_url(url)
-    except Exception:
-        return [m.group(0).split("=", 1)[1].strip() for m in _QUERY_SECRET.finditer(str(url))]
-    found = [parsed.password] if parsed.password else []
-    for key, value in parsed.query.items():
-        if key.lower() in ("password", "passwd", "pwd", "sslpassword"):
-            found += [value] if isinstance(value, str) else list(value)
-    return [str(p) for p in found if p]
+    """The URL's passwords (in its user part, in its query, in a keyword string), as written and decoded, the
+    longest first."""
+    text = str(url)
+    found = []
+    span = _password_span(text)
+    if span:
+        found.append(text[span[0]:span[1]])
+    found += [m.group(2) for m in _QUERY_SECRET.finditer(text)]
+    found += [p.strip("'") for p in found]
+    with contextlib.suppress(Exception):
+        parsed = make_url(text)
+        found.append(parsed.password or "")
+        for key, value in parsed.query.items():
+            if key.lower() in ("password", "passwd", "pwd", "sslpassword"):
+                found += [value] if isinstance(value, str) else list(value)
+    found += [unquote(str(p)) for p in found] + [unquote_plus(str(p)) for p in found]
+    return sorted({str(p) for p in found if p}, key=len, reverse=True)
 
 
 def scrub(text: str, url: str) -> str:
@@ -105,8 +134,57 @@ def _is_outage(exc: BaseException) -> bool:
 
 
 def _reason(exc: BaseException, url: str) -> str:
-    return scrub(str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc).strip() else
-                 type(exc).__name__, url)
+    """A database error's first line, password scrubbed (its type's name where it has no text)."""
+    lines = str(getattr(exc, "orig", exc)).strip().splitlines() or str(exc).strip().splitlines()
+    return scrub(lines[0] if lines else type(exc).__name__, url)
+
+
+def _parse_url(url: str, shown: str):
+    """The storage URL parsed, or one message saying what is wrong with it (never showing its password)."""
+    if isinstance(url, str) and "://" not in url and _KEYWORDS.search(url):
+        raise StorageError(f"'{shown}' is not a storage URL but a libpq keyword string (key=value pairs); autotune "
+                           "takes a URL: postgresql://user:password@host:5432/db (percent-encode '@', ':' and '/' "
+                           "in the password as %40, %3A and %2F).")
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        path_like = isinstance(url, str) and url.strip() and not any(c in url for c in ":@")
+        hint = f"for a SQLite file write sqlite:///{shown}" if path_like else "use e.g. sqlite:///autotune.db"
+        raise StorageError(f"'{shown}' is not a storage URL (from --storage, $AUTOTUNE_STORAGE or the study's "
+                           f"storage=); {hint}, or postgresql://user:password@host/db.") from None
+    except ValueError:  # SQLAlchemy reads the port as a number
+        raise StorageError(f"'{shown}' is not a storage URL: the port after the host is not a number; write e.g. "
+                           "postgresql://user:password@host:5432/db (percent-encode '@', ':' and '/' in the password "
+                           "as %40, %3A and %2F).") from None
+    span = _password_span(url)
+    if span and "@" in url[span[0]:span[1]] and not parsed.get_backend_name().startswith("sqlite"):
+        raise StorageError(f"the password in the storage URL '{shown}' holds an '@', which ends the password there "
+                           "and leaves the rest as the host; percent-encode it as %40 (and ':' '/' as %3A %2F), e.g. "
+                           "postgresql://user:p%40ss@host/db.")
+    return parsed
+
+
+#: what to do about a database error, by words in the driver's message (the first match wins)
+_HINTS = (
+    (("permission denied", "must be owner"),
+     "The database role needs the rights to create, read and write autotune's tables (autotune_*)."),
+    (("readonly database", "read-only file system", "read-only transaction"),
+     "The file or its folder is read-only; autotune needs to write to it."),
+    (("database or disk is full", "no space left", "disk full", "could not extend file", "disk quota",
+      "disk i/o error", "file too large"),
+     "The disk that holds the database is full (or the file is over a quota or size limit, or the disk is failing); "
+     "free some space, then run the same command again: every finished trial is kept."),
+    (("value too long", "string or blob too big", "too big", "out of range", "numeric field overflow"),
+     "A value is larger than the database column allows; shorten it (study and artifact names have limits: see "
+     "the README)."),
+    (("file is not a database", "not a database", "malformed"),
+     "The file is not an intact SQLite database; check the path, or restore the file from a copy."),
+    (("connect", "connection", "could not translate host", "resolve host", "authentication", "no password",
+      "role", "does not exist", "timeout expired", "timed out", "refused", "unable to open database file",
+      "server closed", "ssl"),
+     "Check the URL, the password and that the server is running."),
+)
+_OTHER_HINT = "That is the database's own message; fix its cause, then run the same command again."
 
 
 def _is_contention(exc: BaseException) -> bool:
@@ -193,14 +271,10 @@ class StudyDatabase:
         self.created_file: str | None = None  # the SQLite file this process created, removed on a clean abort
         # an outage of a database opened once is waited out (see _retry); one that cannot be opened is an error
         self._opened, self._gave_up, self._outage_since = False, False, None
+        self._outage_lock = threading.Lock()  # the heartbeat thread and the run loop share the outage's state
         self.outage_limit = _outage_limit()
-        try:
-            parsed = make_url(url)
-        except ArgumentError:
-            path_like = isinstance(url, str) and url.strip() and not any(c in url for c in ":@")
-            hint = f"for a SQLite file write sqlite:///{url}" if path_like else "use e.g. sqlite:///autotune.db"
-            raise StorageError(f"'{self.shown_url}' is not a storage URL (from --storage, $AUTOTUNE_STORAGE or the "
-                               f"study's storage=); {hint}, or postgresql://user:password@host/db.") from None
+        self.interrupted: Callable[[], bool] = lambda: False  # set by a run: Ctrl-C ends an outage's wait
+        parsed = _parse_url(url, self.shown_url)
         backend = parsed.get_backend_name()
         if backend == "postgres":  # a common alias (Heroku, libpq's own URIs) that SQLAlchemy does not know
             parsed = parsed.set(drivername="postgresql+" + (parsed.get_driver_name() if "+" in parsed.drivername
@@ -278,13 +352,9 @@ class StudyDatabase:
             conn.connection.driver_connection.execute(mode)
 
     def _fail(self, exc: BaseException, doing: str) -> StorageError:
-        reason = scrub(str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc).strip() else
-                       type(exc).__name__, self.url)
+        reason = _reason(exc, self.url)
         low = reason.lower()
-        hint = ("The database role needs the rights to create, read and write autotune's tables (autotune_*)."
-                if "permission denied" in low else
-                "The file or its folder is read-only; autotune needs to write to it." if "readonly database" in low
-                else "Check the URL, the password and that the server is running.")
+        hint = next((h for keys, h in _HINTS if any(k in low for k in keys)), _OTHER_HINT)
         return StorageError(f"cannot {doing} the study database {self.shown_url}: {reason}. {hint}")
 
     def _retry(self, fn: Callable[[], Any], doing: str, passthrough: tuple[type[BaseException], ...] = ()) -> Any:
@@ -307,24 +377,31 @@ class StudyDatabase:
                     continue
                 if not (self._opened and _is_outage(exc)):
                     raise self._fail(exc, doing) from None  # e.g. a role without the rights: one message
-                since = self._outage_since = self._outage_since or now
-                if self._gave_up or now - since >= self.outage_limit:
-                    self._gave_up = True  # the clean-up after this error tries once, not for minutes more
+                with self._outage_lock:
+                    first = self._outage_since is None
+                    since = self._outage_since = now if first else self._outage_since
+                    gave_up = self._gave_up = self._gave_up or now - since >= self.outage_limit
+                if gave_up:  # (the clean-up after this error then tries once, not for minutes more)
                     raise StorageError(
                         f"the study database {self.shown_url} has been unreachable for {now - since:.0f} s "
                         f"({_reason(exc, self.url)}), "
                         f"longer than the {self.outage_limit:g} s a run waits ($AUTOTUNE_DB_OUTAGE); the run "
                         "stopped. Its finished trials are saved: run the same command once the database is back "
                         "(trials it left RUNNING are then failed as stale and queued again).") from None
-                if since == now:
+                if first:
                     _log.warning(f"the study database {self.shown_url} is unreachable ({_reason(exc, self.url)}); "
                                  f"retrying for up to {self.outage_limit:g} s, running trials go on.")
+                if self.interrupted():
+                    raise KeyboardInterrupt
                 time.sleep(min(2.0, delay * (1 + random.random())))
                 delay = min(delay * 2, 1.0)
                 continue
             if self._outage_since is not None:
-                since, self._outage_since = self._outage_since, None
-                _log.warning(f"the study database {self.shown_url} is back after {time.monotonic() - since:.0f} s.")
+                with self._outage_lock:
+                    since, self._outage_since, self._gave_up = self._outage_since, None, False
+                if since is not None:
+                    _log.warning(f"the study database {self.shown_url} is back after "
+                                 f"{time.monotonic() - since:.0f} s.")
             return out
 
     def write(self, fn: Callable[[Connection], Any], doing: str = "write to",
@@ -403,6 +480,28 @@ class StudyDatabase:
     def close(self) -> None:
         self.engine.dispose()
 
+    def checkpoint(self) -> None:
+        """Fold a SQLite database's write-ahead log (the -wal file) into the database file and truncate it, as the
+        end of a run does: while any connection stays open (another driver, a reader) SQLite never shrinks it. Best
+        effort and brief: skipped while another process holds a transaction open; nothing to do on PostgreSQL."""
+        if self.dialect != "sqlite":
+            return
+        path = make_url(self.url).database
+        if not path or not os.path.exists(path):  # (removed after an aborted first run: not created again)
+            return
+        with contextlib.suppress(Exception):
+            raw = self.engine.raw_connection()
+            try:
+                conn = raw.driver_connection
+                waited = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+                conn.execute("PRAGMA busy_timeout = 1000")
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+                finally:
+                    conn.execute(f"PRAGMA busy_timeout = {int(waited)}")
+            finally:
+                raw.close()
+
     def remove_if_created_empty(self) -> None:
         """Undo this process's creation of a SQLite file that ends up holding no study."""
         if not self.created_file or self._gave_up:
@@ -443,6 +542,9 @@ class StudyDatabase:
                 name=name, metrics=json.dumps(metrics), modes=json.dumps(modes), space=json.dumps(space),
                 n_trials=n_trials, next_number=0, n_active=0, n_waiting=0, log_seq=0, created_at=time.time()))
 
+        problem = study_name_problem(name)
+        if problem:
+            raise ConfigError(f"cannot create a study in {self.shown_url}: {problem}; {STUDY_NAME_RULE}.")
         created = False
         row = self.find_study(name)
         if row is None:
@@ -493,8 +595,9 @@ class StudyDatabase:
             count = lambda t: conn.execute(sa.select(sa.func.count()).select_from(t)  # noqa: E731
                                            .where(t.c.study_id == study_id)).scalar()
             gone = {"trials": count(S.trials), "artifacts": count(S.artifacts)}
-            external = list(conn.execute(sa.select(S.artifacts.c.location).where(
-                S.artifacts.c.study_id == study_id, S.artifacts.c.location.is_not(None))).scalars())
+            external = [r.location for r in conn.execute(sa.select(S.artifacts).where(
+                S.artifacts.c.study_id == study_id, S.artifacts.c.location.is_not(None))).all()
+                if _written_here(r.location, row.name, r.trial_number, r.name)]
             conn.execute(S.artifact_chunks.delete().where(S.artifact_chunks.c.artifact_id.in_(
                 sa.select(S.artifacts.c.id).where(S.artifacts.c.study_id == study_id))))
             for table in (S.artifacts, S.trials, S.drivers):
@@ -548,31 +651,29 @@ class StudyDatabase:
 
     def fail_stale(self, study_id: int, grace: float, me: str | None = None) -> list[tuple[int, int]]:
         """Fail the RUNNING trials whose driver stopped heartbeating (or, on this host, whose process is gone),
-        queue their configurations again, and return ``(failed, requeued)`` trial numbers. ``me``, the calling
-        driver, is alive whatever its row says (it may have been paused, and not registered again yet)."""
+        queue their configurations again, and return ``(failed, requeued)`` trial numbers; the rows of the study's
+        stopped drivers go. ``me``, the calling driver, is alive whatever its row says (it may have been paused, and
+        not registered again yet)."""
         host, now = socket.gethostname(), time.time()
 
         def fn(conn: Connection) -> list[tuple[int, int]]:
+            # every driver of the study that stopped, by the rule below, loses its row: those holding trials, and
+            # those that died holding none (killed while starting, or while waiting for other drivers' trials)
+            drivers = {d.id: d for d in conn.execute(sa.select(S.drivers).where(S.drivers.c.study_id == study_id))}
+            dead = {i for i, d in drivers.items() if i != me and _driver_dead(d, host, now, grace)}
+            if dead:
+                conn.execute(S.drivers.delete().where(S.drivers.c.id.in_(dead)))
             running = conn.execute(sa.select(S.trials).where(S.trials.c.study_id == study_id,
                                                              S.trials.c.state == "RUNNING",
                                                              S.trials.c.owner != me if me else sa.true())).all()
-            if not running:
-                return []
-            owners = {d.id: d for d in conn.execute(sa.select(S.drivers).where(
-                S.drivers.c.id.in_({r.owner for r in running}))).all()}
-            stale = [r for r in running if _driver_dead(owners.get(r.owner), host, now, grace)]
-            if not stale:
-                return []
+            stale = [r for r in running if _driver_dead(drivers.get(r.owner), host, now, grace)]
             out = []
             for r in stale:
-                d = owners.get(r.owner)
+                d = drivers.get(r.owner)
                 who = f"{d.host} pid {d.pid}" if d else "an unknown driver"
                 out.append(self._requeue(conn, study_id, r, f"stale: its driver ({who}) stopped; configuration "
                                                             "re-queued as trial {new}", same_attempt=True))
-            out = [pair for pair in out if pair is not None]
-            gone = {r.owner for r in stale if r.owner in owners}
-            conn.execute(S.drivers.delete().where(S.drivers.c.id.in_(gone)))
-            return out
+            return [pair for pair in out if pair is not None]
 
         return self.write(fn)
 
@@ -911,6 +1012,12 @@ class StudyDatabase:
             c.update({k: n for k, n in (("RETRIED", retried), ("UNCOUNTED", superseded - retried)) if n})
         return out
 
+    def ran_well(self, study_id: int) -> bool:
+        """Whether some trial of the study completed, or was pruned or paused (ran until a pruner judged it)."""
+        T = S.trials.c
+        return self.read(lambda c: c.execute(sa.select(T.number).where(T.study_id == study_id, T.state.in_(
+            ("COMPLETE", "PRUNED", "PAUSED"))).limit(1)).first()) is not None
+
     def set_failures_aside(self, study_id: int) -> int | None:
         """For a study none of whose trials has run well (completed, pruned or paused) and none running: its failed
         trials stop counting toward ``n_trials`` (they are kept), so that a run after a fix of the study file has the
@@ -955,6 +1062,10 @@ class StudyDatabase:
         locations to delete once the transaction commits."""
         now = time.time()
         for name, blob in data.items():
+            problem = artifact_name_problem(name)
+            if problem:
+                raise StorageError(f"trial {number} saved an artifact that cannot be stored: {problem}; "
+                                   f"{ARTIFACT_NAME_RULE}.")
             if isinstance(blob, tuple):
                 location, size, digest = blob
             else:
@@ -980,12 +1091,15 @@ class StudyDatabase:
         return self._drop_artifacts(conn, study_id, [r.number for r in ranked[keep:]])
 
     def _drop_artifacts(self, conn: Connection, study_id: int, numbers: list[int]) -> list[str]:
-        doomed = conn.execute(sa.select(S.artifacts.c.id, S.artifacts.c.location).where(
+        doomed = conn.execute(sa.select(S.artifacts).where(
             S.artifacts.c.study_id == study_id, S.artifacts.c.trial_number.in_(numbers))).all()
         ids = [r.id for r in doomed]
         conn.execute(S.artifact_chunks.delete().where(S.artifact_chunks.c.artifact_id.in_(ids)))
         conn.execute(S.artifacts.delete().where(S.artifacts.c.id.in_(ids)))
-        return [r.location for r in doomed if r.location]
+        if not any(r.location for r in doomed):
+            return []
+        study = conn.execute(sa.select(S.studies.c.name).where(S.studies.c.id == study_id)).scalar_one()
+        return [r.location for r in doomed if r.location and _written_here(r.location, study, r.trial_number, r.name)]
 
     def artifact_names(self, study_id: int, number: int) -> list[str]:
         return list(self.read(lambda c: c.execute(
@@ -1017,6 +1131,12 @@ class StudyDatabase:
             raise StorageError(f"artifact '{name}' of trial {number} fails its SHA-256 check: it was changed after "
                                "it was stored. Refusing to return it.")
         return data
+
+
+def _written_here(location: str, study: str, number: int, name: str) -> bool:
+    """Whether an external artifact's stored location is where autotune writes it (``STORE/study/number/name``,
+    no '..' part): a location changed in a shared database to point at another file is never deleted."""
+    return location.endswith(f"/{study}/{number}/{name}") and ".." not in location.replace("\\", "/").split("/")
 
 
 def _delete_external(locations: list[str]) -> list[str]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 import numbers
 import os
-import re
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -111,17 +110,14 @@ class Channel(Protocol):
     def artifact(self, name: str, data: bytes) -> None: ...
 
 
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9._\-][A-Za-z0-9._\- ]*$")
-
-
 def check_artifact_name(name: Any) -> str:
-    """An artifact name is a relative path of plain parts: it can never escape the folder it is exported to."""
-    if not isinstance(name, str) or not name:
-        raise AutotuneError(f"save_artifact: the name must be a non-empty string, but got {name!r}.")
-    parts = name.split("/")
-    if name.startswith("/") or "\\" in name or any(p in ("", ".", "..") or not _SAFE_NAME.match(p) for p in parts):
-        raise AutotuneError(f"save_artifact: {name!r} is not a safe artifact name; use relative names made of "
-                            "letters, digits, '.', '_', '-' and '/' (no '..', no leading '/').")
+    """An artifact name is a relative path of plain parts: it can never escape the folder it is exported to, and
+    it fits the database's column on every storage."""
+    from autotune._names import ARTIFACT_NAME_RULE, artifact_name_problem
+
+    problem = artifact_name_problem(name)
+    if problem:
+        raise AutotuneError(f"save_artifact: {problem}; {ARTIFACT_NAME_RULE}.")
     return name
 
 

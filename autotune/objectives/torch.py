@@ -1,7 +1,8 @@
 """A ready PyTorch training loop: the user gives a model factory, the data (tensors or DataLoaders), a loss and an
 optimiser factory; each trial trains on its device (``trial.device``: its GPU when it has one, else the CPU),
-reports the validation metric every epoch for pruning, checkpoints every epoch -- so that a trial interrupted by a
-crash or a pre-empted node continues from its last epoch when the study resumes -- and keeps the best epoch's
+reports the validation metric every epoch for pruning, checkpoints every 30 s (``checkpoint_every``) and before a
+pause -- so that a trial interrupted by a crash or a pre-empted node continues from its last checkpoint when the
+study resumes -- and keeps the best epoch's
 ``state_dict`` as the trial's ``model.pt`` (load it with ``torch.load(path, weights_only=True)``).
 
 Checkpoints are keyed by study and configuration, in ``checkpoint_dir`` (default ``.autotune/checkpoints``, under
@@ -17,10 +18,11 @@ from __future__ import annotations
 
 import io
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
-from autotune.errors import ConfigError, TrialPruned
+from autotune.errors import ConfigError, TrialPaused, TrialPruned
 from autotune.objectives import _checkpoints
 from autotune.objectives._metric import MetricRule
 
@@ -76,7 +78,7 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
                     optimizer_fn: Callable[[Any, dict[str, Any]], Any] | None = None, epochs: int = 10,
                     metric: str | None = None, checkpoint_dir: str | None = None, seed: int = 0,
                     lr_schedule: str | Callable[[Any, dict[str, Any], int], Any] = "constant",
-                    on_epoch_end: Callable[[int, Any], None] | None = None):
+                    on_epoch_end: Callable[[int, Any], None] | None = None, checkpoint_every: Any = "30s"):
     """Build ``objective(config, trial)``; it returns ``{"val_loss", "accuracy", "epochs", "resumed_from",
     "epochs_trained", "device", "device_name"}`` and the metric it reports.
 
@@ -95,6 +97,12 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
     the last epochs take small steps, so a trial's score is its converged model's rather than a lucky epoch of a
     noisy one, which also makes trials easier to rank), or ``fn(optimizer, config, epochs)`` returning a PyTorch LR
     scheduler, stepped once per epoch and checkpointed with the model.
+
+    ``checkpoint_every`` sets how often the state is written to disk: ``"30s"`` (the default; any duration, e.g.
+    ``"2m"``, or a number of seconds) writes after the first epoch that ends that long after the last write,
+    ``"3 epochs"`` every third epoch, ``"1 epoch"`` or ``0`` after each one. A pause (halving) always writes first.
+    Short epochs then cost no disk writes; a trial interrupted between writes resumes from the last one and trains
+    the epochs since again, exactly as they were (the random state is in the checkpoint).
     """
     torch = _require()
     if metric is not None and metric not in METRICS:
@@ -107,6 +115,7 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
                           f"{lr_schedule!r}.")
     if epochs < 1:
         raise ConfigError(f"epochs must be >= 1, but got {epochs!r}.")
+    every_epochs, every_seconds = _cadence(checkpoint_every)
     loss_fn = loss_fn or torch.nn.CrossEntropyLoss()
 
     def default_optimizer(params, config):
@@ -116,16 +125,18 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
 
     def evaluate(model, loader, device):
         model.eval()
-        total, correct, n = 0.0, 0, 0
+        total = torch.zeros((), dtype=torch.float64, device=device)  # summed on the device: one sync per epoch
+        correct = torch.zeros((), dtype=torch.int64, device=device)
+        n = 0
         with torch.no_grad():
             for xb, yb in loader:
                 xb, yb = xb.to(device), yb.to(device)
                 out = model(xb)
-                total += float(loss_fn(out, yb)) * len(yb)
+                total += loss_fn(out, yb).double() * len(yb)
                 if out.dim() == 2 and yb.dim() == 1:
-                    correct += int((out.argmax(1) == yb).sum())
+                    correct += (out.argmax(1) == yb).sum()
                 n += len(yb)
-        return total / n, correct / n
+        return float(total) / n, int(correct) / n
 
     def checkpoint_path(study_name: str, config: dict[str, Any]) -> str:
         return _checkpoints.checkpoint_path(checkpoint_dir, study_name, config, ".pt")
@@ -168,6 +179,18 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
             history = list(state.get("history") or [None] * start)
             _set_rng(state.get("rng"), train_loader, device)
         resumed_from = start
+        written = (start - 1, time.monotonic())  # the epoch on disk, and when it was written
+
+        def write(epoch: int) -> None:
+            nonlocal written
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tmp = _checkpoints.scratch(path)
+            torch.save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "scheduler": None if scheduler is None else scheduler.state_dict(), "best": best,
+                        "rng": _get_rng(train_loader, device), "history": history[:epoch + 1]}, tmp)
+            os.replace(tmp, path)  # a crash mid-write never leaves a torn checkpoint
+            written = (epoch, time.monotonic())
+
         try:
             _checkpoints.report_unreported(trial, list(enumerate(history)))
             for epoch in range(start, epochs):
@@ -182,24 +205,27 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
                 val_loss, acc = evaluate(model, valid_loader, device)
                 value = val_loss if lower else acc
                 improved = best is None or (value < best["value"] if lower else value > best["value"])
-                if improved:
+                if improved:  # kept where it trains (a copy on the GPU costs no trip to the host)
                     best = {"value": value, "val_loss": val_loss, "accuracy": acc, "epoch": epoch,
-                            "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
-                os.makedirs(os.path.dirname(path), exist_ok=True)
+                            "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
                 history.append(float(value))
-                tmp = _checkpoints.scratch(path)
-                torch.save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                            "scheduler": None if scheduler is None else scheduler.state_dict(), "best": best,
-                            "rng": _get_rng(train_loader, device), "history": history}, tmp)
-                os.replace(tmp, path)  # a crash mid-write never leaves a torn checkpoint
+                last = epoch == epochs - 1  # (the trial ends: nothing to resume)
+                if not last and (epoch - written[0] >= every_epochs if every_epochs else
+                                 time.monotonic() - written[1] >= every_seconds):
+                    write(epoch)
                 if on_epoch_end is not None:
                     on_epoch_end(epoch, trial)
-                trial.report(value, step=epoch)
+                try:
+                    trial.report(value, step=epoch)
+                except TrialPaused:  # to be continued from here: the state goes to disk first
+                    if written[0] != epoch:
+                        write(epoch)
+                    raise
         except TrialPruned:  # pruned: the checkpoint goes; paused (TrialPaused): it stays, to be continued
             _checkpoints.remove(path)
             raise
         buf = io.BytesIO()
-        torch.save(best["state"], buf)
+        torch.save({k: v.cpu() for k, v in best["state"].items()}, buf)
         trial.save_artifact("model.pt", buf.getvalue())
         _checkpoints.remove(path)
         return {name: best["value"], "val_loss": best["val_loss"], "accuracy": best["accuracy"], "epochs": epochs,
@@ -210,6 +236,26 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
     objective.metric_rule = rule
     _checkpoints.register(forget)
     return objective
+
+
+def _cadence(every: Any) -> tuple[int, float]:
+    """``checkpoint_every`` as ``(epochs, seconds)``, one of them 0: ``"3 epochs"`` -> (3, 0), ``"30s"`` -> (0, 30)."""
+    from autotune.study import parse_duration
+
+    text = str(every).strip().lower()
+    if every == 0 or text in ("0", "0s"):
+        return 1, 0.0
+    if text.endswith(("epochs", "epoch")):
+        count = text.rstrip("s").removesuffix("epoch").strip()
+        if count.isdigit() and int(count) >= 1:
+            return int(count), 0.0
+    else:
+        try:
+            return 0, float(parse_duration(every, "checkpoint_every"))
+        except ConfigError:
+            pass
+    raise ConfigError(f"checkpoint_every must be a duration (30, '30s', '2m'), a count of epochs ('3 epochs') or 0 "
+                      f"(every epoch), but got {every!r}.")
 
 
 def _get_rng(loader, device) -> dict[str, Any]:

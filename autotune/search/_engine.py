@@ -21,7 +21,7 @@ from typing import Any
 from autotune.backends import Backend, InProcessBackend, Job, ObjectiveRef
 from autotune.database import StudyDatabase
 from autotune.database._artifacts import FsspecArtifactStore, sha256
-from autotune.database._database import FEASIBLE, FINISHED, feasible
+from autotune.database._database import CONSTRAINTS, FEASIBLE, FINISHED, feasible
 from autotune.errors import BrokenStudyError, ObjectiveContractError, StorageError
 from autotune.objectives import Outcome, _checkpoints
 from autotune.objectives._contract import PAUSE, PAUSED, _as_real
@@ -107,6 +107,7 @@ class Engine:
                 donor = self.db.get_study(st.warm_start_from)
             except StorageError as exc:
                 raise StorageError(f"warm_start_from={st.warm_start_from!r}: {exc}") from None
+        self.db.interrupted = lambda: self._sigint  # Ctrl-C while an outage is waited out ends the wait
         self.row, self.created = self.db.ensure_study(st.name, st.metrics, st.modes, st.space.to_dict(),
                                                       st.n_trials)
         self.sid = self.row.id
@@ -131,13 +132,15 @@ class Engine:
         # A study whose trials all failed (a broken study file, fixed since): its failures are set aside, kept but
         # no longer counted toward n_trials, so this run has the whole budget; and while no trial of this run has
         # run well, the first ones are watched for the same error (see _watch_failures)
-        aside = (self.db.set_failures_aside(self.sid)
-                 if not self.db.other_drivers(self.sid, self.driver, st.stale_after) else None)
+        ran_well = self.db.ran_well(self.sid)
+        alone = not self.db.other_drivers(self.sid, self.driver, st.stale_after)
+        aside = self.db.set_failures_aside(self.sid) if not ran_well and alone else None
         if aside:
             warnings.warn(f"study {st.name!r}: none of its {aside} earlier trials ran well (all failed); they are "
                           "kept, but no longer count toward n_trials, so this run has the whole budget.",
                           UserWarning, stacklevel=2)
-        self.first_failures: list[tuple[int, str, str | None]] | None = [] if aside is not None else None
+        self.first_failures: list[tuple[int, str, str | None]] | None = None if ran_well else []
+        self.broken: str | None = None  # the message of a run to stop once the batch of outcomes is recorded
         self.known: set[int] = set()
         self.last_seq = 0
         self.best: tuple[float, int] | None = None
@@ -162,7 +165,7 @@ class Engine:
                               "trials, and were not queued; raise n_trials (or --n-trials) to run them.",
                               UserWarning, stacklevel=2)
         self.last_beat = time.time()  # wall time: a process stopped or suspended sees it move on
-        self._stop_beat = threading.Event()
+        self._stop_beat, self._beat_lock = threading.Event(), threading.Lock()
         self._beat = threading.Thread(target=self._heartbeat, name="autotune-heartbeat", daemon=True)
         self._beat.start()
 
@@ -231,14 +234,23 @@ class Engine:
                 pass
 
     def _beat_now(self) -> None:
-        """Beat (the heartbeat thread's job; the loop's too, before it starts a trial after a long silence: a
-        process paused past ``stale_after`` must be registered again before its next claim)."""
-        before = self.last_beat
-        if self.db.heartbeat(self.driver, self.sid):
+        """Beat (the heartbeat thread's job; the loop's too, before it claims a trial after a long silence: a
+        process paused past ``stale_after`` must be registered again first). One beat at a time; none registers
+        the driver again once the run is closing."""
+        with self._beat_lock:
+            if self._stop_beat.is_set():
+                return
+            before = self.last_beat
+            again = self.db.heartbeat(self.driver, self.sid)
+            self.last_beat = time.time()
+        if again:
             _log.warning(f"study {self.study.name!r}: this driver was silent for {time.time() - before:.0f} s "
                          f"(paused, suspended or swapping) beyond stale_after={self.study.stale_after:g} s, and "
                          "another driver took its running trials over; it registered again and goes on.")
-        self.last_beat = time.time()
+
+    def _beat_if_overdue(self) -> None:
+        if time.time() - self.last_beat > 2 * self.heartbeat_every + 1:
+            self._beat_now()  # silent for long (this process was paused?): registered again before claiming
 
     # -- mirroring the database into the sampler's view ---------------------------------------------------
     def _sync(self) -> None:
@@ -316,8 +328,7 @@ class Engine:
     def _start(self) -> Job | None:
         from optuna.trial import TrialState
 
-        if time.time() - self.last_beat > 2 * self.heartbeat_every + 1:
-            self._beat_now()  # silent for long (this process was paused?): registered again before claiming
+        self._beat_if_overdue()
         peek, self.snapshot = self.snapshot or self.db.peek(self.sid), None
         if peek.log_seq > self.last_seq:
             self._sync()
@@ -351,7 +362,8 @@ class Engine:
                                                       unique=grid)
             if number is None or number < 0:
                 # the budget was taken meanwhile, or (grid) another driver holds this point: the sampler sees it
-                # as visited and proposes another
+                # as visited and proposes another (never run: not learnt as a failure of its region)
+                self.ostudy._storage.set_trial_system_attr(otrial._trial_id, UNCOUNTED, True)
                 self.ostudy.tell(otrial, state=TrialState.FAIL)
                 if number is None:
                     return self._continue_paused(peek.log_seq, starting=False)
@@ -527,6 +539,7 @@ class Engine:
         run: _Running = job.engine_state
         kept = None
         if state in ("COMPLETE", "PRUNED"):
+            self._beat_if_overdue()  # registered again first, or the claim below looks stale to other drivers
             claimed = self.db.claim_waiting(self.sid, self.driver, self.n_trials, retry_of=job.number)
             if claimed is not None:
                 seq, _, self.snapshot = self.db.finish(
@@ -544,9 +557,10 @@ class Engine:
         if run.otrial is not None:  # its configuration's result comes from the trial that runs it again
             self.ostudy._storage.set_trial_system_attr(run.otrial._trial_id, UNCOUNTED, True)
             self._tell(run.otrial, "FAIL", None)
+        why = ("a failure is not kept: the trial queued in its place tries the configuration again" if state == "FAIL"
+               else "the trial queued in its place has started elsewhere, or the budget is full")
         self._say(f"trial {job.number} ended ({state}) after another driver took it over as stale; its result is "
-                  "discarded, since the configuration queued again in its place has started elsewhere"
-                  + (" (a failure is not kept: the queued trial tries again)." if state == "FAIL" else "."))
+                  f"discarded ({why}).")
         return None, -1
 
     def _say(self, message: str) -> None:
@@ -567,13 +581,13 @@ class Engine:
         self.first_failures.append((number, outcome.error, outcome.traceback))
         if len({(e, tb is not None) for _, e, tb in self.first_failures}) > 1 or outcome.traceback is None:
             self.first_failures = None
-        elif len(self.first_failures) >= BROKEN_AFTER:
+        elif len(self.first_failures) >= BROKEN_AFTER and self.broken is None:
             numbers = ", ".join(str(n) for n, _, _ in self.first_failures)
-            raise BrokenStudyError(
-                f"study {self.study.name!r}: its first {BROKEN_AFTER} trials ({numbers}) all failed with the same "
-                f"error, which is a bug in the study file rather than a bad region of the space, so the run stopped "
-                f"instead of spending the rest of the budget:\n{_last_frames(outcome.traceback)}\nFix it and run "
-                "again: while no trial of a study has run well, its failed trials do not count toward n_trials "
+            self.broken = (
+                f"study {self.study.name!r}: the first {BROKEN_AFTER} trials of this run ({numbers}) all failed with "
+                "the same error, which is a bug in the study file rather than a bad region of the space, so the run "
+                f"stopped instead of spending the rest of the budget:\n{_last_frames(outcome.traceback)}\nFix it and "
+                "run again: while no trial of a study has run well, its failed trials do not count toward n_trials "
                 f"(`autotune trials {self.study.name}` lists them; `autotune run --fresh` starts the study over).")
 
     def _tell(self, otrial, state: str, values: list[float] | None) -> None:
@@ -660,6 +674,8 @@ class Engine:
                 for job, outcome in self.backend.wait(TICK):
                     self.jobs.pop(job.number, None)
                     self._finish(job, outcome)
+                if self.broken and self.first_failures is not None:  # (unless a trial of the batch ran well)
+                    raise BrokenStudyError(self.broken)
                 self._check_sigint()
                 now = time.monotonic()
                 if now - last_housekeeping > self.heartbeat_every:
@@ -743,7 +759,8 @@ class Engine:
             run_callbacks(self.callbacks, "on_run_end", self._cb_result, error, failed=self._cb_failed)
 
     def _close(self) -> None:
-        self._stop_beat.set()
+        with self._beat_lock:  # a beat under way ends first; none follows
+            self._stop_beat.set()
         self.backend.shutdown()
         try:
             self.db.unregister_driver(self.driver)
@@ -751,7 +768,6 @@ class Engine:
             pass
 
 
-CONSTRAINTS = "_constraints"  # kept in the trial's metrics, beside FEASIBLE
 BROKEN_AFTER = 5  # a study's first trials failing alike, this many, stop the run (see Engine._watch_failures)
 
 
