@@ -89,8 +89,9 @@ def as_frame(X, columns: list[str] | None = None):
                         "X.to_frame() for one column.")
     arr = np.asarray(X)
     if arr.ndim != 2:
-        raise ValueError(f"Expected 2D array, got {arr.ndim}D array instead: reshape your data with "
-                         "array.reshape(-1, 1) for one feature, or array.reshape(1, -1) for one sample.")
+        raise ValueError(f"Expected 2D array, got {arr.ndim}D array instead. Reshape your data either using "
+                         "array.reshape(-1, 1) if your data has a single feature or array.reshape(1, -1) if it "
+                         "contains a single sample.")
     names = columns if columns is not None and len(columns) == arr.shape[1] else [f"x{i}" for i in
                                                                                     range(arr.shape[1])]
     return pd.DataFrame(arr, columns=names)
@@ -128,6 +129,10 @@ def detect_task(y, task: str = "auto") -> str:
         return "regression"
     n_classes = known.nunique()
     if task in ("binary", "multiclass", "classification"):
+        if pd.api.types.is_float_dtype(known) and not np.all(known == np.round(known)):
+            sample = next(v for v in known if v != round(v))
+            raise DataError(f"Unknown label type: continuous. Task {task} needs class labels, but the target holds "
+                            f"real numbers such as {sample!r}; use --task regression (or auto).")
         if task == "binary" and n_classes > 2:
             raise DataError(f"task binary needs a target with two classes, but it has {n_classes}; use --task "
                             "multiclass (or auto).")

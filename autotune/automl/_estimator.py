@@ -87,7 +87,9 @@ class AutoML(BaseEstimator):
         tags.input_tags.allow_nan = True
         tags.input_tags.categorical = True
         tags.input_tags.string = True
-        tags.non_deterministic = True  # a time budget: a slower machine tries fewer configurations
+        # within a time budget a slower (or busier) machine tries fewer configurations; with n_trials (and time to
+        # spare) the same seed gives the same model
+        tags.non_deterministic = self.n_trials is None
         if self.task in ("binary", "multiclass", "classification"):
             tags.estimator_type = "classifier"
             from sklearn.utils import ClassifierTags
@@ -111,6 +113,8 @@ class AutoML(BaseEstimator):
         if sp.issparse(X):
             raise TypeError("AutoML does not take sparse input: pass a dense array or a DataFrame "
                             "(X.toarray()).")
+        if not hasattr(X, "dtypes"):
+            X = np.asarray(X)
         if np.iscomplexobj(X) if not hasattr(X, "dtypes") else any(getattr(d, "kind", "") == "c" for d in X.dtypes):
             raise ValueError("Complex data not supported: AutoML takes real numbers, categories and dates.")
         frame = as_frame(X, None if reset or not hasattr(self, "columns_") else self.columns_)

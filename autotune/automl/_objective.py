@@ -48,8 +48,9 @@ class AutoMLObjective:
 
     def __init__(self, X: np.ndarray, y: np.ndarray, *, task: str, classes: list[Any], categorical: list[int],
                  metric: str, splits: list[tuple[np.ndarray, np.ndarray]], prep, target: str, fixed: set[str],
-                 n_jobs: int = 1, seed: int = 0) -> None:
+                 n_jobs: int = 1, seed: int = 0, families: list[str] | None = None) -> None:
         self.X, self.y = X, y
+        self.families = list(families or [])
         self.task, self.classes, self.metric_name = task, list(classes), metric
         self.splits = splits
         self.prep, self.target, self.fixed = prep, target, set(fixed)
@@ -63,6 +64,12 @@ class AutoMLObjective:
     @property
     def metric(self):
         return METRICS[self.metric_name]
+
+    def __setstate__(self, state) -> None:
+        """Unpickled in a worker process (parallelism > 1, Ray): load the model libraries now, while the worker
+        starts, so that no trial's measured time holds an import."""
+        self.__dict__.update(state)
+        warm_imports(self.families)
 
     def __call__(self, config: dict[str, Any], trial) -> dict[str, Any]:
         family = config["estimator"]
@@ -116,6 +123,21 @@ class AutoMLObjective:
         else:
             out["members"] = ", ".join(f"{n}:{w:.3f}" for _, _, w, n in final.members)
         return out
+
+
+def warm_imports(families: list[str]) -> None:
+    """Import the libraries of ``families`` (each is imported on first use otherwise)."""
+    import importlib
+
+    modules = {"lgbm": ["lightgbm"], "xgboost": ["xgboost"], "rf": ["sklearn.ensemble"],
+               "extra_trees": ["sklearn.ensemble"], "hgb": ["sklearn.ensemble"], "knn": ["sklearn.neighbors"],
+               "linear": ["sklearn.linear_model"]}
+    for family in families:
+        for module in modules.get(family, []):
+            try:
+                importlib.import_module(module)
+            except ImportError:  # (reported by the trial that needs it)
+                pass
 
 
 def load_oof(data: bytes) -> np.ndarray:

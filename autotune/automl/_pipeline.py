@@ -34,6 +34,10 @@ TRUSTED = (
     "sklearn.tree._tree.Tree",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+    # histogram gradient boosting with categorical columns keeps check_array bound in a partial (skops only
+    # builds a partial of a function that is itself trusted: this one)
+    "functools.partial",
+    "sklearn.utils.validation.check_array",
     "sklearn.metrics._dist_metrics.EuclideanDistance64",
     "sklearn.metrics._dist_metrics.ManhattanDistance64",
     "sklearn.metrics._dist_metrics.MinkowskiDistance64",

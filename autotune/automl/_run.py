@@ -201,9 +201,7 @@ def run_automl(X, y, settings: Settings, *, target: str = "y", say=None, started
     deadline = t0 + budget - reserve_extra
     say = say or (lambda _line: None)
     check_settings(settings)
-    from autotune.automl._pipeline import _require_skops
-
-    _require_skops()  # (its import takes seconds: inside the budget, before the time left is judged)
+    skops = _import_in_background(settings.estimators)  # (it takes seconds: the search goes on meanwhile)
     X = as_frame(X)
     y = pd.Series(np.asarray(y).reshape(-1) if not isinstance(y, pd.Series) else y.to_numpy(), name=target)
     if len(y) != len(X):
@@ -237,7 +235,7 @@ def run_automl(X, y, settings: Settings, *, target: str = "y", say=None, started
     n_jobs = _threads(settings.parallelism)
     objective = AutoMLObjective(Xm, y_enc, task=task, classes=classes, categorical=prep.categorical_,
                                 metric=metric.name, splits=splits, prep=prep, target=target, fixed=set(FIXED),
-                                n_jobs=n_jobs, seed=settings.seed)
+                                n_jobs=n_jobs, seed=settings.seed, families=families)
     history = _history(existing)
     probe = _probe(objective, families, history)
     setup = time.time() - t0
@@ -260,6 +258,7 @@ def run_automl(X, y, settings: Settings, *, target: str = "y", say=None, started
     sampler = AutoMLSampler(space_obj, families, task, metric.mode, seed=settings.seed,
                             costs=history["costs"], base_cost=probe * k)
     sampler.refit_ratio = refit_scale / k if k > 1 else refit_scale
+    sampler.warmup = settings.parallelism if settings.parallelism > 1 or settings.backend == "ray" else 0
     enqueue = [{"estimator": f, **FAMILIES[f].cheap(task)} for f in families]
     import optuna
 
@@ -276,14 +275,15 @@ def run_automl(X, y, settings: Settings, *, target: str = "y", say=None, started
     search_started = time.time()
     rounds, created = 0, existing is None
     result = existing
+    refit_cap = max(0.08 * budget, probe * refit_scale * 3)
     while True:
-        reserve = _reserve(result, objective, probe, refit_scale, budget, rounds, settings)
+        reserve = _reserve(result, objective, refit_cap, refit_scale, rounds, settings)
         search_end = deadline - reserve
         left = search_end - time.time()
         if left < max(0.2, probe * k) or (target_total is not None and _finished(result) >= target_total):
             break
         objective.deadline = sampler.deadline = search_end
-        sampler.refit_cap = max(reserve - 0.3, probe * refit_scale)
+        sampler.refit_cap = refit_cap
         try:
             study.run(storage=url, n_trials=target_total, timeout=max(left, 0.1), parallelism=settings.parallelism,
                       backend=settings.backend, progress=settings.progress, ray_address=settings.ray_address)
@@ -293,7 +293,7 @@ def run_automl(X, y, settings: Settings, *, target: str = "y", say=None, started
         result = _existing(url, settings.name)
         if result is None:
             break
-        spare = deadline - _reserve(result, objective, probe, refit_scale, budget, rounds, settings) - time.time()
+        spare = deadline - _reserve(result, objective, refit_cap, refit_scale, rounds, settings) - time.time()
         restart = 0.3 if settings.parallelism == 1 and settings.backend == "local" else 5.0
         if rounds >= 3 or spare < max(0.1 * budget, 2 * restart, 1.0) or settings.backend == "ray":
             break
@@ -305,6 +305,7 @@ def run_automl(X, y, settings: Settings, *, target: str = "y", say=None, started
         raise ConfigError(f"--time {_fmt_seconds(budget)} is too short: no model finished its validation in the "
                           f"time left after preparing the data ({setup:.1f} s) and keeping room for the final fit; "
                           f"give --time {max(2 * budget, 10):.0f}s or more.")
+    skops.join()
     final, ensemble_note = _choose_final(result, objective, settings, deadline, refit_scale, y_enc, metric, families)
     final_trial, pipeline = _refit(result, study, sampler, objective, final, url, settings)
     refit_seconds = time.time() - search_started - search_seconds
@@ -317,6 +318,27 @@ def run_automl(X, y, settings: Settings, *, target: str = "y", say=None, started
                    search_seconds=search_seconds, elapsed=time.time() - t0, budget=budget, leaderboard=board,
                    result=result, new_trials=new_trials, families=families, ensemble_note=ensemble_note,
                    timings={"setup": setup, "probe": probe})
+
+
+def _import_in_background(estimators):
+    """Start importing skops (which imports every scikit-learn estimator: seconds) and the model libraries in a
+    thread; refuse at once when skops is not installed."""
+    import importlib.util
+    import threading
+
+    from autotune.automl._objective import warm_imports
+    from autotune.automl._pipeline import _require_skops
+
+    if importlib.util.find_spec("skops") is None:
+        _require_skops()
+
+    def load():
+        importlib.import_module("skops.io")
+        warm_imports(resolve_estimators(estimators)[0])
+
+    thread = threading.Thread(target=load, name="autotune-import", daemon=True)
+    thread.start()
+    return thread
 
 
 def _check_same_study(existing, name: str, fixed: dict[str, Any], metric) -> None:
@@ -392,18 +414,17 @@ def _refit_estimate(t, refit_scale: float) -> float:
     return fit * refit_scale
 
 
-def _reserve(result, objective, probe: float, refit_scale: float, budget: float, rounds: int, settings) -> float:
-    """Seconds to keep for the final refit (and for reading the study back): the best trial's refit estimate (the
-    ensemble's members' when --ensemble), at least a share of the budget before anything is known."""
+def _reserve(result, objective, refit_cap: float, refit_scale: float, rounds: int, settings) -> float:
+    """Seconds to keep for the final refit (and for reading the study back). Before the first round: the refit cap
+    the sampler holds every proposal to (a few members' worth with --ensemble), or more when the study's best
+    trial so far needs more; later rounds: the refit estimate of the best trial (the ensemble's likely members)."""
     overhead = 0.3 + 0.002 * len(objective.y) / 1000
-    best = _best_search_trials(result, KEEP if settings.ensemble else 1) if result is not None else []
-    if best:
-        estimate = sum(_refit_estimate(t, refit_scale) for t in best[:4 if settings.ensemble else 1])
-    else:
-        estimate = probe * refit_scale * 4
+    members = 4 if settings.ensemble else 1
+    best = _best_search_trials(result, members) if result is not None else []
+    estimate = sum(_refit_estimate(t, refit_scale) for t in best) * 1.3
     if rounds == 0:
-        estimate = max(estimate * 1.5, 0.12 * budget)
-    return estimate * 1.3 + overhead
+        estimate = max(estimate, refit_cap * (2.5 if settings.ensemble else 1.0))
+    return estimate + overhead
 
 
 def _best_search_trials(result, n: int) -> list:

@@ -75,6 +75,8 @@ class AutoMLSampler(BaseSampler):
         self.refit_cap: float | None = None  # seconds a final refit of the proposal may take at most
         self.refit_ratio = 1.0  # a refit's cost per second of trial
         self.force: dict[str, Any] | None = None  # params to propose (the final trial)
+        # the first trials of a run with workers wait for them to start: their times say nothing of their cost
+        self.warmup = 0
         self._pending: dict[int, dict[str, Any]] = {}
         self.params_of = {f: self._family_params(f) for f in FAMILIES}
 
@@ -118,6 +120,9 @@ class AutoMLSampler(BaseSampler):
 
     def after_trial(self, study, trial, state, values) -> None:
         family = trial.params.get("estimator")
+        if self.warmup > 0:
+            self.warmup -= 1
+            return
         if family in FAMILIES and trial.datetime_start is not None:
             seconds = max(1e-4, time.time() - trial.datetime_start.timestamp())
             self.costs[family].append((FAMILIES[family].size(self.from_params(family, trial.params)), seconds))
