@@ -28,7 +28,7 @@ from autotune.errors import AutotuneError
 
 MAX_LEVELS = 254  # codes 0..253 for the most frequent levels, 254 for the rest: within the 255 bins of HGB
 ID_MIN_ROWS = 20  # an all-distinct column is read as an identifier from this many rows on
-_DATE_PARTS = ("year", "month", "day", "dayofweek", "hour", "minute")
+_DATE_PARTS = ("year", "month", "day", "day_of_week", "hour", "minute")
 
 
 class DataError(AutotuneError, ValueError):
