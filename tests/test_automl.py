@@ -213,7 +213,7 @@ def test_the_sampler_stops_the_search_when_no_trial_can_finish(sqlite_url):
     sampler.deadline = time.time() + 1.0  # every family's cheapest trial takes 5 s or more
     study = optuna.create_study(sampler=sampler, direction="maximize")
     with pytest.raises(StopSearch):
-        study.ask().relative_params  # (Optuna samples on first use)
+        _ = study.ask().relative_params  # (Optuna samples on first use)
     sampler.deadline = time.time() + 600
     trial = study.ask()
     assert trial.relative_params["estimator"] in ("lgbm", "rf")
