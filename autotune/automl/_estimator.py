@@ -259,6 +259,8 @@ class AutoML(BaseEstimator):
         result, number, pipeline = load_final(name, url, trust=trust)
         model = cls(storage=url, name=name, task=pipeline.task, metric=pipeline.metric)
         model._set_fitted(pipeline, url, name)
+        if model.columns_ != [f"x{i}" for i in range(len(model.columns_))]:  # (fitted on named columns)
+            model.feature_names_in_ = np.asarray(model.columns_, dtype=object)
         model.leaderboard_ = None
         model.final_trial_ = number
         model.best_score_ = next(t.value for t in result.trials if t.number == number)

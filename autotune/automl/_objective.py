@@ -57,6 +57,10 @@ class AutoMLObjective:
         self.ctx = FitContext(task=task, n_classes=len(classes), categorical=list(categorical), n_jobs=n_jobs,
                               seed=seed)
         self.deadline: float | None = None
+        # the best losses (sign-adjusted values) known to this process: a trial keeps its out-of-fold predictions
+        # only when it enters them, so that the study holds few (and never drops the final pipeline for them)
+        self.top: list[float] = []
+        self.keep = 12
         self.final: Final | None = None
         self.final_pipeline: AutoMLPipeline | None = None  # set in this process by the final trial
         self.valid_rows = np.unique(np.concatenate([va for _, va in splits]))
@@ -99,9 +103,12 @@ class AutoMLObjective:
                 trial.report(self.metric.score(self.y[rows], oof[rows]), step=k)
         rows = self.valid_rows
         value = self.metric.score(self.y[rows], oof[rows])
-        buf = io.BytesIO()
-        np.save(buf, oof[rows].astype(np.float32), allow_pickle=False)
-        trial.save_artifact(OOF, buf.getvalue())
+        loss = self.metric.sign() * value
+        if len(self.top) < self.keep or loss < self.top[self.keep - 1]:
+            self.top = sorted([*self.top, loss])[:self.keep]
+            buf = io.BytesIO()
+            np.save(buf, oof[rows].astype(np.float32), allow_pickle=False)
+            trial.save_artifact(OOF, buf.getvalue())
         return {self.metric_name: value, "fit_time": float(np.mean(fit_times)),
                 "rows_fitted": int(np.mean([len(tr) for tr, _ in self.splits]))}
 

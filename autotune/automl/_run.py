@@ -44,7 +44,7 @@ from autotune.automl._sampler import AutoMLSampler, StopSearch
 from autotune.errors import AutotuneError, ConfigError, StorageError
 
 FIXED = ("task", "target", "data", "validation")  # the study's fixed facts, in its space
-KEEP = 12  # trials keeping their out-of-fold predictions (the ensemble's candidates)
+KEEP = 12  # the best trials whose out-of-fold predictions are the ensemble's candidates
 MIN_ROWS = 4
 
 
@@ -266,7 +266,7 @@ def run_automl(X, y, settings: Settings, *, target: str = "y", say=None, started
 
     pruner = optuna.pruners.MedianPruner(n_startup_trials=10, n_warmup_steps=0) if k > 1 else "none"
     study = Study(name=settings.name, space=space_obj, objective=objective, metric=metric.name, mode=metric.mode,
-                  sampler=sampler, pruner=pruner, enqueue=enqueue, keep_artifacts=KEEP, backend=settings.backend,
+                  sampler=sampler, pruner=pruner, enqueue=enqueue, keep_artifacts=0, backend=settings.backend,
                   storage=url, seed=settings.seed)
     say(f"validation: {describe_validation(desc, len(y))}; metric: {metric.name} ({metric.mode}); estimators: "
         f"{', '.join(families)}")
@@ -283,6 +283,7 @@ def run_automl(X, y, settings: Settings, *, target: str = "y", say=None, started
         if left < max(0.2, probe * k) or (target_total is not None and _finished(result) >= target_total):
             break
         objective.deadline = sampler.deadline = search_end
+        objective.top = sorted(metric.sign() * t.value for t in _best_search_trials(result, KEEP)) if result else []
         sampler.refit_cap = refit_cap
         try:
             study.run(storage=url, n_trials=target_total, timeout=max(left, 0.1), parallelism=settings.parallelism,
@@ -511,7 +512,7 @@ def _refit(result, study, sampler: AutoMLSampler, objective: AutoMLObjective, fi
     objective.final = final
     sampler.force = _force_params(sampler, final.config)
     refit = Study(name=study.name, space=study.space, objective=objective, metric=study.metrics[0],
-                  mode=study.modes[0], sampler=sampler, pruner="none", keep_artifacts=KEEP, storage=url)
+                  mode=study.modes[0], sampler=sampler, pruner="none", keep_artifacts=0, storage=url)
     try:
         for _ in range(3):  # (a configuration left queued by a killed run would be claimed first)
             current = _finished(_existing(url, settings.name))
