@@ -66,12 +66,25 @@ def _log_loss(y, pred):
     return float(-np.mean(np.log(p[np.arange(len(y)), y])))
 
 
+def _binary_auc(y, score) -> float:
+    """The area under the ROC curve of ``score`` for ``y == 1`` (Mann-Whitney, ties counted half)."""
+    from scipy.stats import rankdata
+
+    pos = y == 1
+    n_pos = int(pos.sum())
+    n_neg = len(y) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError("roc_auc needs both classes among the validation rows")
+    ranks = rankdata(score)
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
 def _roc_auc(y, pred):
     from sklearn.metrics import roc_auc_score
 
     pred = np.asarray(pred, dtype=np.float64)
     if pred.shape[1] == 2:
-        return roc_auc_score(y, pred[:, 1])
+        return _binary_auc(np.asarray(y), pred[:, 1])
     present = np.unique(y)
     if len(present) < 2:
         raise ValueError("roc_auc needs at least two classes among the validation rows")

@@ -151,10 +151,11 @@ def load_oof(data: bytes) -> np.ndarray:
     return np.load(io.BytesIO(data), allow_pickle=False)
 
 
-def caruana(preds: list[np.ndarray], y: np.ndarray, metric, rounds: int = 40) -> tuple[list[float], float]:
+def caruana(preds: list[np.ndarray], y: np.ndarray, metric, rounds: int = 40,
+            deadline: float | None = None) -> tuple[list[float], float]:
     """Greedy ensemble selection with replacement (Caruana et al., 2004): start from the best model, then add, one
-    at a time, the model whose addition scores best, ``rounds`` times; returns the weights (counts / rounds) and
-    the ensemble's score."""
+    at a time, the model whose addition scores best, ``rounds`` times (fewer when ``deadline``, a ``time.time()``,
+    comes first); returns the weights of the best ensemble met (counts / their sum) and its score."""
     sign = metric.sign()
     scores = [metric.score(y, p) for p in preds]
     first = int(np.argmin([sign * s for s in scores]))
@@ -163,6 +164,8 @@ def caruana(preds: list[np.ndarray], y: np.ndarray, metric, rounds: int = 40) ->
     total = preds[first].astype(np.float64).copy()
     best_counts, best_score = counts.copy(), scores[first]
     for _ in range(rounds - 1):
+        if deadline is not None and time.time() > deadline:
+            break
         n = counts.sum()
         trial_scores = [metric.score(y, (total + p) / (n + 1)) for p in preds]
         pick = int(np.argmin([sign * s for s in trial_scores]))

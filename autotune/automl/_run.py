@@ -46,6 +46,7 @@ from autotune.errors import AutotuneError, ConfigError, StorageError
 FIXED = ("task", "target", "data", "validation")  # the study's fixed facts, in its space
 KEEP = 12  # the best trials whose out-of-fold predictions are the ensemble's candidates
 MIN_ROWS = 4
+SELECTION_SECONDS = 1.0  # at most this long for the greedy ensemble selection
 
 
 @dataclass
@@ -419,7 +420,7 @@ def _reserve(result, objective, refit_cap: float, refit_scale: float, rounds: in
     """Seconds to keep for the final refit (and for reading the study back). Before the first round: the refit cap
     the sampler holds every proposal to (a few members' worth with --ensemble), or more when the study's best
     trial so far needs more; later rounds: the refit estimate of the best trial (the ensemble's likely members)."""
-    overhead = 0.3 + 0.002 * len(objective.y) / 1000
+    overhead = 0.3 + 0.002 * len(objective.y) / 1000 + (SELECTION_SECONDS + 0.2 if settings.ensemble else 0.0)
     members = 4 if settings.ensemble else 1
     best = _best_search_trials(result, members) if result is not None else []
     estimate = sum(_refit_estimate(t, refit_scale) for t in best) * 1.3
@@ -464,7 +465,7 @@ def _choose_final(result, objective: AutoMLObjective, settings: Settings, deadli
                 continue
         if len(kept) > 1:
             rows = objective.valid_rows
-            weights, score = caruana(preds, y_enc[rows], metric)
+            weights, score = caruana(preds, y_enc[rows], metric, deadline=time.time() + SELECTION_SECONDS)
             chosen = [(t, w) for t, w in zip(kept, weights, strict=True) if w > 0]
             chosen.sort(key=lambda p: -p[1])
             # members dropped (lowest weight first) until their refits fit in the time left
