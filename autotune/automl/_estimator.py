@@ -1,9 +1,8 @@
-"""``at.AutoML``: AutoML as a scikit-learn estimator, and ``at.automl(X, y)``, the one-call form.
+"""``at.AutoML``: AutoML as a scikit-learn estimator, and ``at.automl(X, y)``, the one-call form::
 
->>> import autotune as at                                                          # doctest: +SKIP
->>> model = at.AutoML(time_budget="1m", storage="sqlite:///automl.db", name="churn").fit(X, y)
->>> model.predict(X_new), model.leaderboard, model.study.best_value
->>> model = at.AutoML.load("churn", storage="sqlite:///automl.db")               # the saved pipeline
+    model = at.AutoML(time_budget="1m", storage="sqlite:///automl.db", name="churn").fit(X, y)
+    model.predict(X_new), model.leaderboard, model.study.best_value
+    model = at.AutoML.load("churn", storage="sqlite:///automl.db")      # the saved pipeline
 """
 
 from __future__ import annotations

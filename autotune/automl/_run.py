@@ -112,36 +112,52 @@ def check_settings(settings: Settings) -> None:
         raise ConfigError(f"the study's name must be a non-empty string, but got {settings.name!r}.")
 
 
-def _threads(parallelism: int) -> int:
+def _threads(parallelism: int, n_rows: int) -> int:
+    """Threads per model: the cores shared among the trials at once, and few for small tables (where more threads
+    cost more than they save), at most $OMP_NUM_THREADS."""
     cores = os.cpu_count() or 1
-    n = max(1, cores // parallelism)
+    n = max(1, min(cores // parallelism, n_rows // 2000))
     omp = os.environ.get("OMP_NUM_THREADS")
     if omp and omp.isdigit() and int(omp) > 0:
         n = min(n, int(omp))
     return n
 
 
-def choose_validation(task: str, y: np.ndarray, n_features: int, seed: int):
-    """``(description, splits)``: 5-fold cross-validation (stratified for classification) for tables up to 20,000
-    rows and 500,000 cells, else a holdout of 20% of the rows (10% past 100,000 rows)."""
+def choose_validation(task: str, y: np.ndarray, n_features: int, budget: float, probe: float) -> str:
+    """5-fold cross-validation (stratified for classification) under 2,000 rows; up to 20,000 rows and 500,000
+    cells when the budget holds 60 five-fold trials of the cheapest configuration (3 folds when it holds 50 of
+    those), else a holdout of 20% of the rows (10% past 100,000 rows)."""
+    n = len(y)
+    if n < 2000:
+        return "5-fold"
+    if n <= 20_000 and n * n_features <= 500_000:
+        if budget >= 300 * probe:
+            return "5-fold"
+        if budget >= 150 * probe:
+            return "3-fold"
+    return f"holdout {0.2 if n <= 100_000 else max(0.05, min(0.1, 20_000 / n)):.0%}"
+
+
+def make_splits(desc: str, task: str, y: np.ndarray, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The (train, validation) row indices a validation description stands for; the same for every trial."""
     from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
     n = len(y)
     idx = np.arange(n)
     smallest = int(np.bincount(y).min()) if task != "regression" else n
-    if n <= 20_000 and n * n_features <= 500_000:
+    if desc.endswith("-fold"):
+        k = int(desc.split("-")[0])
         stratify = task != "regression" and smallest >= 2
-        k = min(5, smallest) if stratify else min(5, n)
-        k = max(2, k)
+        k = max(2, min(k, smallest) if stratify else min(k, n))
         if stratify:
             folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(idx, y)
         else:
             folds = KFold(n_splits=k, shuffle=True, random_state=seed).split(idx)
-        return f"{k}-fold", [(tr, va) for tr, va in folds]
-    frac = 0.2 if n <= 100_000 else max(0.05, min(0.1, 20_000 / n))
+        return [(tr, va) for tr, va in folds]
+    frac = float(desc.split()[1].rstrip("%")) / 100
     stratify = y if task != "regression" and smallest >= 2 else None
     tr, va = train_test_split(idx, test_size=frac, random_state=seed, stratify=stratify)
-    return f"holdout {frac:.0%}", [(np.sort(tr), np.sort(va))]
+    return [(np.sort(tr), np.sort(va))]
 
 
 def describe_validation(desc: str, n: int) -> str:
@@ -227,18 +243,25 @@ def run_automl(X, y, settings: Settings, *, target: str = "y", say=None, started
     prep = TablePrep().fit(X)
     notes += prep.notes_
     Xm = prep.transform(X)
-    desc, splits = choose_validation(task, y_enc, Xm.shape[1], settings.seed)
-    fixed = {"task": task, "target": target, "data": fingerprint(X, y), "validation": desc}
+    fixed = {"task": task, "target": target, "data": fingerprint(X, y)}
     url = resolve_storage(settings.storage)
     existing = _existing(url, settings.name)
+    n_jobs = _threads(settings.parallelism, len(y))
+    history = _history(existing)
     if existing is not None:
         _check_same_study(existing, settings.name, fixed, metric)
-    n_jobs = _threads(settings.parallelism)
+        desc = _stored_fixed(existing)["validation"]  # a study goes on validating as it began
+        probe = None
+    else:
+        probe = _probe(Xm, y_enc, task, len(classes), families, n_jobs, settings.seed)
+        desc = choose_validation(task, y_enc, Xm.shape[1], deadline - time.time(), probe)
+    fixed["validation"] = desc
+    splits = make_splits(desc, task, y_enc, settings.seed)
     objective = AutoMLObjective(Xm, y_enc, task=task, classes=classes, categorical=prep.categorical_,
                                 metric=metric.name, splits=splits, prep=prep, target=target, fixed=set(FIXED),
                                 n_jobs=n_jobs, seed=settings.seed, families=families)
-    history = _history(existing)
-    probe = _probe(objective, families, history)
+    if probe is None:
+        probe = _known_probe(history) or _probe(Xm, y_enc, task, len(classes), families, n_jobs, settings.seed)
     setup = time.time() - t0
     k = len(splits)
     n_train = len(splits[0][0])
@@ -358,9 +381,8 @@ def _check_same_study(existing, name: str, fixed: dict[str, Any], metric) -> Non
     if stored.get("task") != fixed["task"]:
         raise ConfigError(f"study {name!r} treats the target as {stored.get('task')}, not {fixed['task']}; continue "
                           f"it with --task {stored.get('task')}, or give another --name.")
-    if stored.get("validation") != fixed["validation"]:
-        raise ConfigError(f"study {name!r} validated with {stored.get('validation')}, not {fixed['validation']}; "
-                          "give another --name.")
+    if not stored.get("validation"):
+        raise ConfigError(f"study {name!r} holds no validation scheme; give another --name.")
 
 
 def _finished(result) -> int:
@@ -389,18 +411,29 @@ def _history(existing) -> dict[str, Any]:
     return {"finished": _finished(existing), "costs": costs, "fit": fit}
 
 
-def _probe(objective: AutoMLObjective, families: list[str], history: dict[str, Any]) -> float:
-    """Seconds of one fit (and prediction) of the cheapest family's cheap configuration on the first training
-    split -- measured, unless the study's earlier trials tell it."""
+def _known_probe(history: dict[str, Any]) -> float | None:
+    """The fastest fit the study's earlier trials measured."""
     known = [min(v) for v in history["fit"].values() if v]
-    if known:
-        return max(1e-3, min(known))
+    return max(1e-3, min(known)) if known else None
+
+
+def _probe(Xm: np.ndarray, y: np.ndarray, task: str, n_classes: int, families: list[str], n_jobs: int,
+           seed: int) -> float:
+    """Seconds of one fit (and prediction) of the cheapest family's cheap configuration on 80% of the rows."""
+    from autotune.automl._families import FitContext
+
+    rng = np.random.default_rng(seed)
+    rows = rng.permutation(len(y))
+    cut = max(2, int(0.8 * len(y)))
+    tr, va = rows[:cut], rows[cut:]
     family = min(families, key=lambda f: FAMILIES[f].cost_factor)
-    tr, va = objective.splits[0]
+    ctx = FitContext(task=task, n_classes=n_classes, categorical=[], n_jobs=n_jobs, seed=seed)
     started = time.time()
-    model = fit_family(family, FAMILIES[family].cheap(objective.task), objective.X[tr], objective.y[tr],
-                       objective.ctx)
-    predict_matrix(model, objective.X[va], objective.task, len(objective.classes))
+    try:
+        model = fit_family(family, FAMILIES[family].cheap(task), Xm[tr], y[tr], ctx)
+        predict_matrix(model, Xm[va], task, n_classes)
+    except Exception:  # noqa: BLE001 - (e.g. a class missing from the sample) the time is what is wanted
+        pass
     return max(1e-3, time.time() - started)
 
 
