@@ -256,3 +256,14 @@ def test_every_family_saves_and_loads_without_unpickling(task):
     pipe = AutoMLPipeline(prep, members, [1.0] * len(members), task, classes, "y", "auto")
     back = load_pipeline(dump_pipeline(pipe))
     np.testing.assert_allclose(back.predict_values(X), pipe.predict_values(X))
+
+
+def test_parquet_and_semicolon_separated_files_are_read_as_tables(tmp_path):
+    from autotune.automl._data import read_table
+
+    frame = _table(50)
+    frame.to_parquet(tmp_path / "t.parquet")
+    frame.to_csv(tmp_path / "t.csv", sep=";", index=False)
+    for name in ("t.parquet", "t.csv"):
+        back = read_table(str(tmp_path / name))
+        assert list(back.columns) == list(frame.columns) and len(back) == 50

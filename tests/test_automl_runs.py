@@ -168,9 +168,9 @@ def test_the_ray_backend_runs_an_automl_search_to_the_end(tmp_path, sqlite_url):
 
 @pytest.mark.parametrize("task", ["classification", "regression"])
 def test_automl_passes_scikit_learns_estimator_checks(task):
-    """Every check of check_estimator runs (array-API input is skipped by scikit-learn itself unless
-    SCIPY_ARRAY_API=1). With n_trials set (and time to spare) a fit is deterministic, so the idempotence and
-    consistency checks apply too."""
+    """Every check of check_estimator passes but two that scikit-learn skips: array-API input (unless
+    SCIPY_ARRAY_API=1), and the comparison of two fits' predictions, since AutoML declares itself non-deterministic
+    (the search steers by measured times: which family next, how many trees fit the time left)."""
     import warnings
 
     from sklearn.utils.estimator_checks import check_estimator
@@ -182,7 +182,7 @@ def test_automl_passes_scikit_learns_estimator_checks(task):
     failed = [(r["check_name"], str(r["exception"])[:200]) for r in results if r["status"] == "failed"]
     skipped = {r["check_name"] for r in results if r["status"] == "skipped"}
     assert not failed, failed
-    assert skipped <= {"check_array_api_input"}, skipped
+    assert skipped <= {"check_array_api_input", "check_pipeline_consistency"}, skipped
     assert len(results) >= 45
 
 
@@ -201,3 +201,17 @@ def test_automl_works_in_cross_val_score_and_a_pipeline():
     model = at.automl(X, y, time_budget="60s", n_trials=4, estimators=["linear", "hgb"], metric="rmse")
     assert model.task_ == "regression" and model.metric_ == "rmse" and not hasattr(model, "predict_proba")
     assert model.score(X, y) > 0.3
+
+
+def test_n_trials_and_estimators_on_a_parquet_table_in_postgresql(tmp_path, pg_url):
+    train, _ = _write(tmp_path, n=400)
+    train.to_parquet(tmp_path / "train.parquet")
+    r = cli("automl", "train.parquet", "--target", "churn", "--time", "60s", "--n-trials", "4", "--estimators",
+            "lgbm,linear", "--quiet", "--storage", pg_url, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    result = at.load_study("train-churn", storage=pg_url)
+    search = [t for t in result.trials if not t.metrics.get("final")]
+    assert len(search) == 4 and {t.params["estimator"] for t in search} == {"lgbm", "linear"}
+    assert sum(1 for t in result.trials if t.metrics.get("final")) == 1
+    r = cli("predict", "train-churn", "new.csv", "--storage", pg_url, cwd=tmp_path)
+    assert r.returncode == 0 and len(r.stdout.splitlines()) == 301
