@@ -92,7 +92,8 @@ def test_a_metric_that_does_not_fit_the_task_is_refused(folder):
 
 
 def test_a_time_too_short_for_one_fit_says_how_long_one_fit_took(folder):
-    message = _refused(folder, "train.csv", "--target", "y", "--time", "0.01s", expect="--time 0.0 s is too short")
+    message = _refused(folder, "train.csv", "--target", "y", "--time", "0.01s",
+                       expect="a time budget of 0.01 s is too short")
     assert "one fit of the cheapest model" in message and " s on 240 rows" in message
 
 

@@ -167,7 +167,7 @@ def describe_validation(desc: str, n: int) -> str:
 
 
 def _fmt_seconds(s: float) -> str:
-    return f"{s:.0f} s" if s >= 10 else f"{s:.1f} s"
+    return f"{s:.0f} s" if s >= 10 else f"{s:.1f} s" if s >= 1 else f"{s:.2g} s"
 
 
 def _existing(url: str, name: str):
@@ -270,11 +270,11 @@ def run_automl(X, y, settings: Settings, *, target: str = "y", say=None, started
     if time.time() + needed > deadline:
         cheapest = min(families, key=lambda f: FAMILIES[f].cost_factor)
         raise ConfigError(
-            f"--time {_fmt_seconds(budget)} is too short for this table: one fit of the cheapest model ({cheapest}, "
-            f"its smallest configuration) took {probe:.2f} s on {n_train:,} rows, so one validated trial "
+            f"a time budget of {_fmt_seconds(budget)} is too short for this table: one fit of the cheapest model "
+            f"({cheapest}, its smallest configuration) took {probe:.2f} s on {n_train:,} rows, so one validated trial "
             f"({describe_validation(desc, len(y))}) and the final refit need about {needed:.1f} s, and "
-            f"{setup:.1f} s went on reading and preparing the data; give --time "
-            f"{max(2 * budget, math.ceil(setup + 3 * needed)):.0f}s or more.")
+            f"{setup:.1f} s went on reading and preparing the data; give it "
+            f"{max(2 * budget, math.ceil(setup + 3 * needed)):.0f} s or more (--time, time_budget=).")
     space = study_space(task, fixed)
     from autotune.spaces import Space
 
@@ -327,9 +327,10 @@ def run_automl(X, y, settings: Settings, *, target: str = "y", say=None, started
     if result is None or not any(t.state == "COMPLETE" for t in result.trials):
         if result is not None and created:
             result.db.delete_study(result.row.id)
-        raise ConfigError(f"--time {_fmt_seconds(budget)} is too short: no model finished its validation in the "
-                          f"time left after preparing the data ({setup:.1f} s) and keeping room for the final fit; "
-                          f"give --time {max(2 * budget, 10):.0f}s or more.")
+        raise ConfigError(f"a time budget of {_fmt_seconds(budget)} is too short: no model finished its validation "
+                          f"in the time left after preparing the data ({setup:.1f} s) and keeping room for the final "
+                          "fit; "
+                          f"give it {max(2 * budget, 10):.0f} s or more (--time, time_budget=).")
     skops.join()
     final, ensemble_note = _choose_final(result, objective, settings, deadline, refit_scale, y_enc, metric, families)
     final_trial, pipeline = _refit(result, study, sampler, objective, final, url, settings)
