@@ -149,6 +149,7 @@ class AutoML(BaseEstimator):
         elif y_arr.ndim != 1:
             raise ValueError(f"y must be one column of targets, but got shape {y_arr.shape}; AutoML predicts one "
                              "target at a time.")
+        self.__dict__.pop("_study", None)
         if self.storage is None:
             self._release_tmp()
             self._tmp = tempfile.mkdtemp(prefix="autotune-automl-")
@@ -194,6 +195,7 @@ class AutoML(BaseEstimator):
     def __getstate__(self):
         state = dict(self.__dict__)
         state.pop("_tmp", None)  # (a copy does not own the temporary database)
+        state.pop("_study", None)  # (a database connection)
         return state
 
     def _fitted(self) -> None:
@@ -243,7 +245,11 @@ class AutoML(BaseEstimator):
         self._fitted()
         from autotune.result import load_study
 
-        return load_study(self.study_name_, self.storage_)
+        cached = self.__dict__.get("_study")
+        if cached is None or cached[0] != (self.study_name_, self.storage_):
+            cached = ((self.study_name_, self.storage_), load_study(self.study_name_, self.storage_))
+            self._study = cached
+        return cached[1]
 
     @classmethod
     def load(cls, name: str, storage: str | None = None, *, trust: bool = False) -> AutoML:

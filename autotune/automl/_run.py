@@ -195,6 +195,13 @@ def _existing(url: str, name: str):
     return Result(db, name)
 
 
+def _reopen(result, url: str, name: str):
+    """The study read afresh (a run just changed it), the previous view's connections closed."""
+    if result is not None:
+        result.db.close()
+    return _existing(url, name)
+
+
 def _stored_fixed(result) -> dict[str, Any]:
     space = result.row.space
     return {k: space[k]["value"] for k in FIXED if k in space and space[k].get("kind") == "fixed"}
@@ -315,7 +322,7 @@ def run_automl(X, y, settings: Settings, *, target: str = "y", say=None, started
         except StopSearch:
             pass
         rounds += 1
-        result = _existing(url, settings.name)
+        result = _reopen(result, url, settings.name)
         if result is None:
             break
         spare = deadline - _reserve(result, objective, refit_cap, refit_scale, rounds, settings) - time.time()
@@ -335,7 +342,7 @@ def run_automl(X, y, settings: Settings, *, target: str = "y", say=None, started
     final, ensemble_note = _choose_final(result, objective, settings, deadline, refit_scale, y_enc, metric, families)
     final_trial, pipeline = _refit(result, study, sampler, objective, final, url, settings)
     refit_seconds = time.time() - search_started - search_seconds
-    result = _existing(url, settings.name)
+    result = _reopen(result, url, settings.name)
     new_trials = _finished(result) - before
     board = leaderboard(result)
     return Outcome(name=settings.name, storage=url, shown_url=result.db.shown_url, task=task, metric=metric.name,
@@ -550,7 +557,10 @@ def _refit(result, study, sampler: AutoMLSampler, objective: AutoMLObjective, fi
                   mode=study.modes[0], sampler=sampler, pruner="none", keep_artifacts=0, storage=url)
     try:
         for _ in range(3):  # (a configuration left queued by a killed run would be claimed first)
-            current = _finished(_existing(url, settings.name))
+            now = _existing(url, settings.name)
+            current = _finished(now)
+            if now is not None:
+                now.db.close()
             refit.run(storage=url, n_trials=current + 1, parallelism=1, backend="local")
             if final.done:
                 break
@@ -561,8 +571,11 @@ def _refit(result, study, sampler: AutoMLSampler, objective: AutoMLObjective, fi
         raise AutotuneError(f"study {settings.name!r}: the final refit did not run (another driver took its place "
                             "in the budget); run again.")
     after = _existing(url, settings.name)
-    number = max(t.number for t in after.trials if t.metrics.get("final"))
-    data = after.db.load_artifact(after.row.id, number, PIPELINE)
+    try:
+        number = max(t.number for t in after.trials if t.metrics.get("final"))
+        data = after.db.load_artifact(after.row.id, number, PIPELINE)
+    finally:
+        after.db.close()
     return number, load_pipeline(data, where=f"study {settings.name!r}")
 
 
