@@ -56,6 +56,7 @@ class AutoML(BaseEstimator):
             then always starts afresh, as scikit-learn expects).
         name: the study's name (default ``"automl"``).
         seed: seeds the validation split, the models and the sampler.
+        n_jobs: threads per model (default: the cores shared among the trials at once, fewer for small tables).
         verbose: print each trial as it ends (stderr).
 
     After ``fit``: ``best_estimator_`` (the pipeline: raw rows in), ``classes_`` (classification),
@@ -66,7 +67,8 @@ class AutoML(BaseEstimator):
 
     def __init__(self, time_budget: Any = "5m", metric: str = "auto", task: str = "auto", estimators=None,
                  ensemble: bool = False, n_trials: int | None = None, parallelism: int = 1, backend: str = "local",
-                 storage: str | None = None, name: str | None = None, seed: int = 0, verbose: bool = False):
+                 storage: str | None = None, name: str | None = None, seed: int = 0, n_jobs: int | None = None,
+                 verbose: bool = False):
         self.time_budget = time_budget
         self.metric = metric
         self.task = task
@@ -78,6 +80,7 @@ class AutoML(BaseEstimator):
         self.storage = storage
         self.name = name
         self.seed = seed
+        self.n_jobs = n_jobs
         self.verbose = verbose
 
     # -- scikit-learn's conventions ------------------------------------------------------------------------------
@@ -159,7 +162,8 @@ class AutoML(BaseEstimator):
         settings = Settings(time_budget=parse_duration(self.time_budget, "time_budget"), metric=self.metric,
                             task=self.task, estimators=_names(self.estimators), ensemble=bool(self.ensemble),
                             n_trials=self.n_trials, parallelism=self.parallelism, backend=self.backend,
-                            storage=storage, name=self.name or "automl", seed=self.seed, progress=bool(self.verbose))
+                            storage=storage, name=self.name or "automl", seed=self.seed, progress=bool(self.verbose),
+                            n_jobs=self.n_jobs)
         outcome = run_automl(frame, y_arr, settings, target=target)
         self._set_fitted(outcome.pipeline, storage, settings.name)
         self.leaderboard_ = outcome.leaderboard

@@ -64,6 +64,7 @@ class Settings:
     seed: int = 0
     progress: bool = False
     ray_address: str | None = None
+    n_jobs: int | None = None  # threads per model (None: the cores shared among the trials, fewer for small tables)
 
 
 @dataclass
@@ -106,6 +107,8 @@ def check_settings(settings: Settings) -> None:
     _check_int("parallelism", settings.parallelism, 1)
     if settings.n_trials is not None:
         _check_int("n_trials", settings.n_trials, 1)
+    if settings.n_jobs is not None:
+        _check_int("n_jobs", settings.n_jobs, 1)
     if settings.backend not in ("local", "ray"):
         raise ConfigError(f"unknown backend {settings.backend!r}; choose local or ray.")
     if not isinstance(settings.name, str) or not settings.name.strip():
@@ -253,7 +256,7 @@ def run_automl(X, y, settings: Settings, *, target: str = "y", say=None, started
     fixed = {"task": task, "target": target, "data": fingerprint(X, y)}
     url = resolve_storage(settings.storage)
     existing = _existing(url, settings.name)
-    n_jobs = _threads(settings.parallelism, len(y))
+    n_jobs = settings.n_jobs or _threads(settings.parallelism, len(y))
     history = _history(existing)
     if existing is not None:
         _check_same_study(existing, settings.name, fixed, metric)
@@ -291,6 +294,8 @@ def run_automl(X, y, settings: Settings, *, target: str = "y", say=None, started
     sampler.refit_ratio = refit_scale / k if k > 1 else refit_scale
     sampler.warmup = settings.parallelism if settings.parallelism > 1 or settings.backend == "ray" else 0
     enqueue = [{"estimator": f, **FAMILIES[f].cheap(task)} for f in families]
+    tried = {t.params.get("estimator") for t in existing.trials} if existing is not None else set()
+    enqueue = [c for c in enqueue if c["estimator"] not in tried][:settings.n_trials or None]
     import optuna
 
     from autotune.study import Study
@@ -354,8 +359,8 @@ def run_automl(X, y, settings: Settings, *, target: str = "y", say=None, started
 
 
 def _import_in_background(estimators):
-    """Start importing skops (which imports every scikit-learn estimator: seconds) and the model libraries in a
-    thread; refuse at once when skops is not installed."""
+    """Import the model libraries, and start importing skops (which imports every scikit-learn estimator: seconds)
+    in a thread; refuse at once when skops is not installed."""
     import importlib.util
     import threading
 
@@ -365,9 +370,10 @@ def _import_in_background(estimators):
     if importlib.util.find_spec("skops") is None:
         _require_skops()
 
+    warm_imports(resolve_estimators(estimators)[0])  # here: a trial would wait for them behind skops' import
+
     def load():
         importlib.import_module("skops.io")
-        warm_imports(resolve_estimators(estimators)[0])
 
     thread = threading.Thread(target=load, name="autotune-import", daemon=True)
     thread.start()
