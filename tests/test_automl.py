@@ -54,22 +54,24 @@ def test_a_target_column_that_does_not_exist_lists_the_columns(folder):
     assert "'num', 'cat', 'other', 'y'" in message
 
 
-def test_a_target_with_one_class_or_no_values_is_refused(folder):
+@pytest.mark.parametrize("y, expect", [("yes", "one class only ('yes'"),
+                                       (np.nan, "holds no values (every row is missing)")])
+def test_a_target_with_one_class_or_no_values_is_refused(folder, y, expect):
     path, _ = folder
-    frame = _table()
-    frame.assign(y="yes").to_csv(path / "one.csv", index=False)
-    _refused(folder, "one.csv", "--target", "y", expect="one class only ('yes'")
-    frame.assign(y=np.nan).to_csv(path / "none.csv", index=False)
-    _refused(folder, "none.csv", "--target", "y", expect="holds no values (every row is missing)")
+    _table().assign(y=y).to_csv(path / "bad.csv", index=False)
+    _refused(folder, "bad.csv", "--target", "y", expect=expect)
 
 
-def test_a_file_that_is_not_a_table_is_refused(folder):
+@pytest.mark.parametrize("name, content, expect", [
+    ("model.bin", bytes(range(256)) * 8, "is not a table autotune can read"),
+    ("empty.csv", b"", "is not a table autotune can read"),
+    ("missing.csv", None, "'missing.csv' does not exist"),
+])
+def test_a_file_that_is_not_a_table_is_refused(folder, name, content, expect):
     path, _ = folder
-    (path / "model.bin").write_bytes(bytes(range(256)) * 8)
-    _refused(folder, "model.bin", "--target", "y", expect="is not a table autotune can read")
-    (path / "empty.csv").write_text("")
-    _refused(folder, "empty.csv", "--target", "y", expect="is not a table autotune can read")
-    _refused(folder, "missing.csv", "--target", "y", expect="'missing.csv' does not exist")
+    if content is not None:
+        (path / name).write_bytes(content)
+    _refused(folder, name, "--target", "y", expect=expect)
 
 
 def test_an_unknown_metric_lists_the_valid_ones(folder):
