@@ -215,3 +215,12 @@ def test_n_trials_and_estimators_on_a_parquet_table_in_postgresql(tmp_path, pg_u
     assert sum(1 for t in result.trials if t.metrics.get("final")) == 1
     r = cli("predict", "train-churn", "new.csv", "--storage", pg_url, cwd=tmp_path)
     assert r.returncode == 0 and len(r.stdout.splitlines()) == 301
+
+
+def test_the_automl_example_runs(tmp_path):
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "automl_churn.py"), "10s"], cwd=tmp_path,
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "final model: " in r.stdout and "test accuracy: 0." in r.stdout
+    assert "note: dropped column 'customer_id'" in r.stdout
