@@ -449,6 +449,10 @@ def _parser() -> argparse.ArgumentParser:
     de.add_argument("--yes", action="store_true", help="delete without asking (needed when stdin is not a terminal)")
     de.set_defaults(fn=cmd_delete)
 
+    from autotune.automl._cli import add_parsers as add_automl_parsers  # (scikit-learn loads only when they run)
+
+    add_automl_parsers(sub, storage)
+
     d = sub.add_parser("db", help="study database maintenance")
     dsub = d.add_subparsers(dest="db_command", required=True)
     up = dsub.add_parser("upgrade", help="migrate the study database to this autotune's schema version")

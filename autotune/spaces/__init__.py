@@ -1,5 +1,5 @@
 """Search spaces: ``uniform``, ``loguniform``, ``randint`` (inclusive), ``choice`` (values or sub-spaces), ``fixed``;
-and ready spaces for common models (``lightgbm()``, ``mlp()``, ``svm()``, ``random_forest()``, ...)."""
+and ready spaces for common models (``lightgbm()``, ``xgboost()``, ``mlp()``, ``svm()``, ``random_forest()``, ...)."""
 
 from autotune.spaces._domains import (
     Categorical,
@@ -14,8 +14,18 @@ from autotune.spaces._domains import (
     randint,
     uniform,
 )
-from autotune.spaces._ready import knn, lightgbm, logistic_regression, mlp, random_forest, svm
+from autotune.spaces._ready import (
+    hist_gradient_boosting,
+    knn,
+    lightgbm,
+    logistic_regression,
+    mlp,
+    random_forest,
+    svm,
+    xgboost,
+)
 from autotune.spaces._space import Space
 
-__all__ = ["Categorical", "Conditional", "Domain", "Fixed", "Float", "Int", "Space", "choice", "fixed", "knn",
-           "lightgbm", "logistic_regression", "loguniform", "mlp", "randint", "random_forest", "svm", "uniform"]
+__all__ = ["Categorical", "Conditional", "Domain", "Fixed", "Float", "Int", "Space", "choice", "fixed",
+           "hist_gradient_boosting", "knn", "lightgbm", "logistic_regression", "loguniform", "mlp", "randint",
+           "random_forest", "svm", "uniform", "xgboost"]

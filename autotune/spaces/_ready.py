@@ -36,6 +36,29 @@ def lightgbm(**overrides: Any) -> dict[str, Domain]:
     }, overrides)
 
 
+def xgboost(**overrides: Any) -> dict[str, Domain]:
+    """XGBoost's usual knobs, depth-wise trees (the number of rounds is left to the caller)."""
+    return _merge({
+        "max_depth": randint(2, 12),
+        "learning_rate": loguniform(0.005, 0.5),
+        "subsample": uniform(0.5, 1.0),
+        "colsample_bytree": uniform(0.3, 1.0),
+        "min_child_weight": loguniform(0.1, 100.0),
+        "reg_alpha": loguniform(1e-3, 100.0),
+        "reg_lambda": loguniform(1e-3, 100.0),
+    }, overrides)
+
+
+def hist_gradient_boosting(**overrides: Any) -> dict[str, Domain]:
+    """scikit-learn's HistGradientBoostingClassifier / Regressor."""
+    return _merge({
+        "learning_rate": loguniform(0.01, 0.5),
+        "max_leaf_nodes": randint(4, 256, log=True),
+        "min_samples_leaf": randint(2, 128, log=True),
+        "l2_regularization": loguniform(1e-3, 10.0),
+    }, overrides)
+
+
 def mlp(**overrides: Any) -> dict[str, Domain]:
     """A multi-layer perceptron trained with Adam (for ``objectives.torch``)."""
     return _merge({
