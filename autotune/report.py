@@ -59,6 +59,7 @@ def build_report(result) -> tuple[str, dict[str, Any]]:
         _head(result.name, plotly.offline.get_plotlyjs()),
         _header(view),
         _best(view),
+        _leaderboard(view),
         _figures(figures),
         _table(view),
         _SCRIPT,
@@ -196,6 +197,28 @@ def _best(view) -> str:
                                                           "</code>)"))
     body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
     return f"<section id=\"best\"><h2>Best trial</h2><table class=\"kv\">{body}</table></section>\n"
+
+
+def _leaderboard(view) -> str:
+    """An AutoML study's leaderboard: per model family, the best validation score and its trial, the trials run
+    and the time spent (what ``autotune automl`` prints at the end)."""
+    space = view.result.row.space
+    if not (isinstance(space, dict) and space.get("estimator", {}).get("kind") == "conditional"):
+        return ""
+    try:
+        from autotune.automl._run import leaderboard
+
+        board = leaderboard(view.result)
+    except ImportError as exc:
+        return ("<section id=\"leaderboard\"><h2>Leaderboard</h2><p class=\"note\">The leaderboard of this AutoML "
+                f"study needs the automl extra ({_e(exc)}).</p></section>\n")
+    if board.empty:
+        return ""
+    head = "".join(f"<th>{_e(c)}</th>" for c in board.columns)
+    rows = "".join("<tr>" + "".join(f"<td>{'' if v is None or v != v else _num(v)}</td>" for v in row) + "</tr>"
+                   for row in board.itertuples(index=False))
+    return (f"<section id=\"leaderboard\"><h2>Leaderboard: the best {_e(view.metrics[0])} per model family</h2>"
+            f"<div class=\"scroll\"><table class=\"grid\"><tr>{head}</tr>{rows}</table></div></section>\n")
 
 
 def _figures(figures: list[dict[str, Any]]) -> str:

@@ -339,3 +339,32 @@ def test_report_without_plotly_says_how_to_install_it(tmp_path, result):
     assert out.returncode == 1 and "plots need plotly: pip install plotly (or, in the autotune checkout, pip " \
         "install -e '.[plots]')" in out.stderr, out.stderr
     assert not os.path.exists(tmp_path / "p-report.html")
+
+
+@pytest.mark.slow
+def test_report_of_an_automl_study_has_its_leaderboard(tmp_path):
+    pytest.importorskip("sklearn")
+    pytest.importorskip("lightgbm")
+    pytest.importorskip("skops")
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"num": rng.normal(size=300), "cat": rng.choice(["a", "b", "c"], size=300)})
+    frame["y"] = np.where(frame["num"] + (frame["cat"] == "a") > 0.3, "yes", "no")
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    r = cli("automl", "train.csv", "--target", "y", "--time", "60s", "--n-trials", "4", "--estimators",
+            "lgbm,linear", "--quiet", "--storage", url, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    from autotune.automl._run import leaderboard
+
+    board = leaderboard(at.load_study("train-y", storage=url))
+    out = cli("report", "train-y", "--storage", url, "-o", "r.html", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    html = open(tmp_path / "r.html", encoding="utf-8").read()
+    section = html[html.index('<section id="leaderboard">'):]
+    section = section[:section.index("</section>")]
+    assert "the best" in section and sorted(board["estimator"]) == ["lgbm", "linear"]
+    for row in board.itertuples(index=False):
+        assert f"<tr><td>{row.estimator}</td>" in section and f"<td>{row.best_trial}</td>" in section
