@@ -316,7 +316,7 @@ class StudyDatabase:
         self._compile_hot()
         if not _upgrading:
             self._open(create)
-        self._opened = True
+            self._opened = True  # (an upgrade never waits out an outage: it is one command, said at once)
 
     # -- connection plumbing -------------------------------------------------------------------------------
     def _compile_hot(self) -> None:
