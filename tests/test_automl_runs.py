@@ -7,7 +7,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pandas as pd
@@ -53,16 +52,13 @@ def _reported_time(stdout: str) -> float:
 
 def test_automl_on_a_csv_finishes_within_its_time_and_predict_gives_the_api_predictions(tmp_path, sqlite_url):
     _write(tmp_path)
-    started = time.monotonic()
     r = cli("automl", "train.csv", "--target", "churn", "--time", "20s", "--test", "test.csv", "--storage",
             sqlite_url, cwd=tmp_path)
-    wall = time.monotonic() - started
     assert r.returncode == 0, r.stderr
     out = r.stdout
     # the whole run within 5% of --time, by the command's own clock (it starts before the data is read; the
     # interpreter's start-up, which compiles the libraries' bytecode on a fresh install, comes before it)
     assert _reported_time(out) <= 21.0, out
-    assert wall > 0
     assert "validation: 5-fold cross-validation on 1,000 rows" in out
     assert "note: dropped column 'customer': every one of its 1000 values is different" in out
     assert "note: dropped column 'plan': it holds one value ('basic') in every row" in out
