@@ -391,8 +391,8 @@ class StudyDatabase:
                 if first:
                     _log.warning(f"the study database {self.shown_url} is unreachable ({_reason(exc, self.url)}); "
                                  f"retrying for up to {self.outage_limit:g} s, running trials go on.")
-                if self.interrupted():
-                    raise KeyboardInterrupt
+                if self.interrupted() and threading.current_thread() is threading.main_thread():
+                    raise KeyboardInterrupt  # (the heartbeat thread goes on waiting until the run closes it)
                 time.sleep(min(2.0, delay * (1 + random.random())))
                 delay = min(delay * 2, 1.0)
                 continue
