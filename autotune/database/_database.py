@@ -870,6 +870,14 @@ class StudyDatabase:
         try:
             out = self.write(requeue_fn if requeue is not None else fn)
         except _TakenOver:
+            # A lost connection after the commit landed makes the retried finish find the trial finished: by this
+            # driver (its state, still counted), that is this very finish; else another driver took it over.
+            row = self.read(lambda c: c.execute(sa.select(S.trials.c.state, S.trials.c.owner, S.trials.c.counted,
+                                                          S.trials.c.finish_seq).where(
+                S.trials.c.study_id == study_id, S.trials.c.number == number)).first())
+            if (row is not None and row.state == state and row.owner == driver_id and row.counted
+                    and row.finish_seq is not None):
+                return row.finish_seq, None, None
             return -1, None, None
         _delete_external(dropped)
         return out
