@@ -1,6 +1,6 @@
 """A PyTorch MLP on scikit-learn's digits: the ready space and training loop, reported every epoch to the halving
 pruner (every trial paused after its first epoch, the better half continued from its checkpoint, and so on),
-checkpointed every epoch, the best state_dict kept as model.pt. The study maximises validation accuracy, the score
+checkpointed before each pause, the best state_dict kept as model.pt. The study maximises validation accuracy, the score
 a digit classifier is judged by (each trial also stores the validation loss of its best epoch). The learning rate is
 annealed to zero over the epochs (cosine): at a constant rate the best trials' validation loss still moves by 13%
 from one of the last epochs to the next (4% annealed), so a trial's best epoch is partly luck and the pruner ranks

@@ -2,11 +2,12 @@
 computes the study's; a study whose metric or mode it cannot report is refused before its first trial."""
 
 import json
+import os
 
 import pytest
 
 import autotune as at
-from tests.conftest import cli, dump, write_study
+from tests.conftest import ROOT, cli, dump, write_study
 
 TORCH = """
 import torch
@@ -169,26 +170,11 @@ def test_a_wrapped_ready_objective_still_reports_the_study_s_metric(sqlite_url):
     assert t.metrics["val_loss"] == min(v for _, v in t.intermediate)
 
 
-DIGITS = """
-import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
+DIGITS = f"""
+import sys
+sys.path.insert(0, {os.path.join(ROOT, "examples")!r})
 from autotune.objectives.torch import torch_objective
-
-torch.set_num_threads(1)
-X, y = load_digits(return_X_y=True)
-X_tr, X_va, y_tr, y_va = train_test_split(X / 16.0, y, test_size=0.25, random_state=0, stratify=y)
-train = (torch.tensor(X_tr, dtype=torch.float32), torch.tensor(y_tr))
-valid = (torch.tensor(X_va, dtype=torch.float32), torch.tensor(y_va))
-
-
-def make_model(config):
-    layers, width = [], 64
-    for _ in range(config["layers"]):
-        layers += [torch.nn.Linear(width, config["hidden"]), torch.nn.ReLU(), torch.nn.Dropout(config["dropout"])]
-        width = config["hidden"]
-    return torch.nn.Sequential(*layers, torch.nn.Linear(width, 10))
-
+from torch_mlp_digits import make_model, train, valid  # the example's data and model
 
 study = at.Study(name="digits", space=at.spaces.mlp(hidden=at.randint(16, 128, log=True),
                                                    batch_size=at.choice([64, 128])),
