@@ -369,16 +369,7 @@ def _fit_forest(config, X, y, ctx: FitContext, deadline, extra: bool):
     model = cls(n_estimators=0, max_features=float(config["max_features"]),
                 min_samples_leaf=int(config["min_samples_leaf"]), n_jobs=ctx.n_jobs, random_state=ctx.seed,
                 warm_start=True, **kw)
-    grown, chunk = 0, max(4, ctx.n_jobs * 2)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        while grown < total:
-            _check(deadline)
-            grown = min(total, grown + chunk)
-            model.set_params(n_estimators=grown)
-            model.fit(Xi, y)
-            chunk = min(chunk * 2, 64)
-    model.set_params(warm_start=False)
+    _grow(model, "n_estimators", total, max(4, ctx.n_jobs * 2), 64, Xi, y, deadline)
     return Pipeline([("impute", imputer), ("model", model)])
 
 
@@ -392,17 +383,23 @@ def _fit_hgb(config, X, y, ctx: FitContext, deadline):
                 min_samples_leaf=int(config["min_samples_leaf"]), l2_regularization=config["l2_regularization"],
                 categorical_features=mask if mask.any() else None, early_stopping=False, warm_start=True,
                 random_state=ctx.seed, **kw)
-    total, grown, chunk = int(config["max_iter"]), 0, 8
+    _grow(model, "max_iter", int(config["max_iter"]), 8, 128, X, y, deadline)
+    return model
+
+
+def _grow(model, size: str, total: int, chunk: int, most: int, X, y, deadline) -> None:
+    """Fit a warm-started ensemble to ``total`` members (trees, iterations) in doubling chunks of at most ``most``,
+    checking the trial's deadline before each."""
+    grown = 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         while grown < total:
             _check(deadline)
             grown = min(total, grown + chunk)
-            model.set_params(max_iter=grown)
+            model.set_params(**{size: grown})
             model.fit(X, y)
-            chunk = min(chunk * 2, 128)
+            chunk = min(chunk * 2, most)
     model.set_params(warm_start=False)
-    return model
 
 
 def _fit_linear(config, X, y, ctx: FitContext, deadline):
