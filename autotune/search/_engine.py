@@ -299,8 +299,10 @@ class Engine:
         if state == "PRUNED":
             values = _rung_value(inter, len(self.study.metrics))
         system = {"constraints": cons} if cons is not None else {}
-        if retried and state == "FAIL":
-            system[UNCOUNTED] = True
+        if state == "FAIL":
+            self.ostudy.sampler.failed = True
+            if retried:
+                system[UNCOUNTED] = True
         return optuna.trial.create_trial(
             state=TrialState[state], values=None if state == "FAIL" else values, params=params,
             distributions=self.study.space.distributions_for(params), intermediate_values=inter,
@@ -596,6 +598,7 @@ class Engine:
         if state == "COMPLETE":
             self.ostudy.tell(otrial, values)
         else:
+            self.ostudy.sampler.failed |= state == "FAIL"
             self.ostudy.tell(otrial, state=TrialState[state])
 
     def _add_finished(self, number: int, params: dict[str, Any], state: str, values, reports, metrics,

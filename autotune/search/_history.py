@@ -80,10 +80,12 @@ class LatestOnly(BaseSampler):
     ``learn_failures`` each failed trial as the worst finished one (for the samplers that model the values)."""
 
     def __init__(self, inner: BaseSampler, latest: Latest, learn_failures: bool = False) -> None:
-        self.inner, self._latest, self._failures = inner, latest, learn_failures
+        self.inner, self._latest, self._learn = inner, latest, learn_failures
+        self.failed = False  # set by the engine once the study holds a failed trial: until then nothing to show
 
     def _view(self, study):
-        return _View(study, self._latest.hidden, self._failures) if self._latest.hidden or self._failures else study
+        failures = self._learn and self.failed
+        return _View(study, self._latest.hidden, failures) if self._latest.hidden or failures else study
 
     def infer_relative_search_space(self, study, trial):
         return self.inner.infer_relative_search_space(self._view(study), trial)
