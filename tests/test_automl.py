@@ -270,3 +270,27 @@ def test_parquet_and_semicolon_separated_files_are_read_as_tables(tmp_path):
     for name in ("t.parquet", "t.csv"):
         back = read_table(str(tmp_path / name))
         assert list(back.columns) == list(frame.columns) and len(back) == 50
+
+
+def test_the_mlp_family_learns_stops_at_its_deadline_and_keeps_no_torch_object():
+    import time
+
+    from autotune.automl._families import FAMILIES, FitContext, OutOfTime, fit_family, predict_matrix
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 5))
+    labels = (X[:, 0] + X[:, 1] > 0).astype(int)
+    config = FAMILIES["mlp"].portfolio("binary")[0] | {"class_weight": "balanced"}
+    ctx = FitContext(task="binary", n_classes=2, categorical=[0] * 5)
+    model = fit_family("mlp", config, X[:400], labels[:400], ctx)
+    proba = predict_matrix(model, X[400:], "binary", 2)
+    assert ((proba[:, 1] > 0.5) == labels[400:]).mean() > 0.9
+    kept = model[-1].__dict__.values()
+    assert not any(type(v).__module__.startswith("torch") for v in kept)
+    values = X @ np.array([1.0, -2.0, 0.5, 0.0, 0.0]) + 3.0
+    reg = fit_family("mlp", FAMILIES["mlp"].portfolio("regression")[0], X[:400], values[:400],
+                     FitContext(task="regression", n_classes=0, categorical=[0] * 5))
+    residual = predict_matrix(reg, X[400:], "regression", 0) - values[400:]
+    assert np.mean(residual ** 2) < 0.2 * np.var(values[400:])
+    with pytest.raises(OutOfTime):
+        fit_family("mlp", config, X, labels, ctx, deadline=time.time() - 1)

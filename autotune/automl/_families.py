@@ -11,7 +11,8 @@ which columns are categorical and how many codes each has:
 * ``hgb`` -- scikit-learn's histogram gradient boosting, native categories and missing values;
 * ``linear`` -- logistic regression (classification) or ridge (regression) on scaled numbers, missing-value
   indicators and one-hot categories;
-* ``knn`` -- k nearest neighbours on the same encoding.
+* ``knn`` -- k nearest neighbours on the same encoding;
+* ``mlp`` -- a multi-layer perceptron trained with PyTorch (when installed) on the same encoding, kept as arrays.
 
 Tree ensembles grow in chunks and check the deadline between chunks (LightGBM and XGBoost every round), so that a
 trial never runs far past the time it was given: it raises :class:`OutOfTime` instead.
@@ -162,6 +163,9 @@ class Family:
             return config["n_estimators"] * (0.2 + config["max_features"]) / 2.8
         if self.name == "hgb":
             return config["max_iter"] * math.sqrt(config["max_leaf_nodes"]) / 45.0
+        if self.name == "mlp":  # epochs x work per epoch (width, depth, and the per-batch overhead)
+            width = config["hidden"] * config["layers"]
+            return config["epochs"] * (1.0 + width / 64.0) * (1.0 + 32.0 / config["batch_size"]) / 12.0
         return 1.0
 
 
@@ -273,6 +277,26 @@ def _knn_cheap(task):
 def _knn_portfolio(task):
     return [{"n_neighbors": 15, "weights": "distance", "p": 2}, {"n_neighbors": 30, "weights": "distance", "p": 1},
             {"n_neighbors": 3, "weights": "uniform", "p": 2}]
+
+
+def _mlp_space(task):
+    return S.mlp(epochs=randint(4, 300, log=True), batch_size=choice([32, 64, 128, 256]))
+
+
+def _mlp_cheap(task):
+    return {"hidden": 32, "layers": 1, "dropout": 0.0, "lr": 3e-3, "weight_decay": 1e-6, "batch_size": 64,
+            "epochs": 4}
+
+
+def _mlp_portfolio(task):
+    return [
+        {"hidden": 128, "layers": 2, "dropout": 0.1, "lr": 1e-3, "weight_decay": 1e-5, "batch_size": 64,
+         "epochs": 40},
+        {"hidden": 256, "layers": 1, "dropout": 0.2, "lr": 3e-3, "weight_decay": 1e-4, "batch_size": 128,
+         "epochs": 30},
+        {"hidden": 64, "layers": 3, "dropout": 0.0, "lr": 1e-3, "weight_decay": 1e-6, "batch_size": 32,
+         "epochs": 80},
+    ]
 
 
 # -- building and fitting -------------------------------------------------------------------------------------------
@@ -431,6 +455,22 @@ def _fit_knn(config, X, y, ctx: FitContext, deadline):
     return pipe
 
 
+def _fit_mlp(config, X, y, ctx: FitContext, deadline):
+    from sklearn.pipeline import Pipeline
+
+    from autotune.automl._mlp import TorchMLP
+
+    _check(deadline)
+    model = TorchMLP(task=ctx.task, hidden=int(config["hidden"]), layers=int(config["layers"]),
+                     dropout=float(config["dropout"]), lr=float(config["lr"]),
+                     weight_decay=float(config["weight_decay"]), batch_size=int(config["batch_size"]),
+                     epochs=int(config["epochs"]), class_weight=_class_weight(config), threads=ctx.n_jobs,
+                     seed=ctx.seed)
+    pipe = Pipeline([("encode", LinearEncoder(categorical=list(ctx.categorical))), ("model", model)])
+    pipe.fit(X, y, model__deadline=deadline)
+    return pipe
+
+
 FAMILIES: dict[str, Family] = {f.name: f for f in [
     Family("lgbm", "LightGBM", "n_estimators", space_fn=_lgbm_space, cheap_fn=_lgbm_cheap,
            portfolio_fn=_lgbm_portfolio, build_fn=_fit_lgbm, requires="lightgbm", aliases=("lightgbm",)),
@@ -450,6 +490,8 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
            cheap_fn=_xgb_cheap, portfolio_fn=_xgb_portfolio, build_fn=_fit_xgb, aliases=("xgb",)),
     Family("knn", "k nearest neighbours", None, cost_factor=2.0, space_fn=_knn_space, cheap_fn=_knn_cheap,
            portfolio_fn=_knn_portfolio, build_fn=_fit_knn, aliases=("kneighbor", "kneighbors")),
+    Family("mlp", "PyTorch MLP", "epochs", cost_factor=3.0, requires="torch", space_fn=_mlp_space,
+           cheap_fn=_mlp_cheap, portfolio_fn=_mlp_portfolio, build_fn=_fit_mlp, aliases=("torch", "nn", "mlp_torch")),
 ]}
 ENSEMBLE = "ensemble"  # the branch of the study's space that the final ensemble's trial takes
 KNN_MAX_ROWS = 50_000  # past this, k-NN is left out of the default families (its predictions cost too much)

@@ -24,6 +24,7 @@ TRUSTED = (
     "autotune.automl._data.TablePrep",
     "autotune.automl._families.OutOfRangeImputer",
     "autotune.automl._families.LinearEncoder",
+    "autotune.automl._mlp.TorchMLP",
     "collections.OrderedDict",
     "lightgbm.basic.Booster",
     "lightgbm.sklearn.LGBMClassifier",

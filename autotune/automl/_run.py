@@ -332,7 +332,7 @@ def run_automl(X, y, settings: Settings, *, target: str = "y", say=None, started
             break
         spare = deadline - _reserve(result, objective, refit_cap, refit_scale, rounds, settings) - time.time()
         restart = 0.3 if settings.parallelism == 1 and settings.backend == "local" else 5.0
-        if rounds >= 3 or spare < max(0.1 * budget, 2 * restart, 1.0) or settings.backend == "ray":
+        if rounds >= 4 or spare < max(0.02 * budget, 2 * restart, 1.0) or settings.backend == "ray":
             break
     search_seconds = time.time() - search_started
     objective.deadline = sampler.deadline = None

@@ -30,7 +30,7 @@ from autotune.automl._families import FAMILIES
 from autotune.spaces import Categorical, Conditional, Float, Int
 
 # the order in which the families' first known-good configurations are tried (how they usually rank on tables)
-PRIORITY = ["lgbm", "xgboost", "hgb", "extra_trees", "rf", "linear", "knn"]
+PRIORITY = ["lgbm", "xgboost", "hgb", "extra_trees", "rf", "linear", "mlp", "knn"]
 
 
 class StopSearch(Exception):
