@@ -17,7 +17,7 @@ learns from pruned trials), so it isolates what the pruner's decisions cost and 
     python benchmarks/pruning.py [--seeds 20] [--curves FILE] [--only torch|lightgbm]   # 13 minutes at 20 seeds
     python benchmarks/pruning.py --only torch --pruner "HalvingPruner(reduction_factor=3)" --trials 24 --again
     python benchmarks/pruning.py --replay FILE                   # the replays alone, from recorded curves
-    python benchmarks/pruning.py --replay benchmarks/pruning_curves.jsonl   # the seventh session's curves (MLP: loss)
+    python benchmarks/pruning.py --replay benchmarks/pruning_curves.jsonl   # curves recorded with the MLP on its loss
     python benchmarks/pruning.py --only torch --mlp-metric val_loss --sampler random   # the MLP on its loss, random
 """
 

@@ -28,8 +28,8 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
-# one thread per worker process for BLAS and PyTorch: two workers on two cores otherwise oversubscribe them, and the
-# GP samplers ran up to four times slower (set before numpy and torch are imported; a value already set is kept)
+# one thread per worker process for BLAS and PyTorch: two workers on two cores otherwise oversubscribe them, which
+# slows the GP samplers down most (set before numpy and torch are imported; a value already set is kept)
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 

@@ -2,9 +2,9 @@
 pruner (every trial paused after its first epoch, the better half continued from its checkpoint, and so on),
 checkpointed before each pause, the best state_dict kept as model.pt. The study maximises validation accuracy, the score
 a digit classifier is judged by (each trial also stores the validation loss of its best epoch). The learning rate is
-annealed to zero over the epochs (cosine): at a constant rate the best trials' validation loss still moves by 13%
-from one of the last epochs to the next (4% annealed), so a trial's best epoch is partly luck and the pruner ranks
-trials on noise.
+annealed to zero over the epochs (cosine): at a constant rate the best trials' validation loss still moves a lot
+from one of the last epochs to the next, so a trial's best epoch is partly luck and the pruner ranks trials on
+noise.
 
     autotune run examples/torch_mlp_digits.py && autotune best torch_mlp_digits --export model/
 """

@@ -112,7 +112,7 @@ def worker_threads(resources: dict[str, float], parallelism: int) -> int:
     """The CPU threads each worker computes with: the study's ``resources["cpu"]`` (rounded up), else
     ``$OMP_NUM_THREADS`` where the user set it, else the machine's cores shared among the ``parallelism`` workers,
     at least 1. Without a cap each worker's BLAS and PyTorch start
-    one thread per core, and eight workers on sixteen cores fight over them (three times slower than capped)."""
+    one thread per core, and many workers on many cores then fight over far more threads than cores."""
     import math
 
     if "cpu" in resources:

@@ -8,8 +8,8 @@ async "bridge" actor: the objective's ``report`` waits on it; the driver's ``wai
 batch as it wakes on finished trials, so nothing polls.
 
 Why not one Ray Tune trial per autotune trial: Tune's controller would duplicate what the engine already does
-(search, scheduling, checkpointing of results) and costs ~100 ms to ~2 s of bookkeeping per trial; measured in
-``benchmarks/ray_throughput.py``.
+(search, scheduling, checkpointing of results), and its bookkeeping per trial weighs heavily on short trials
+(``benchmarks/ray_throughput.py`` measures it).
 """
 
 from __future__ import annotations

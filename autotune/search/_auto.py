@@ -1,32 +1,19 @@
 """The Gaussian-process half of ``auto``: Optuna's GP sampler on warped values, never spending a trial on a repeat.
 
-Repeats. On integer and categorical dimensions a GP's acquisition optimum often rounds to a configuration that was
-already evaluated (the model is most sure there), and the study then pays a whole trial to learn nothing: on the
-decision tree problem of ``benchmarks/quality.py`` one study in three spent 5 of its 32 trials on a single
-configuration. When the GP proposes a finished configuration, this sampler shows the GP that trial once more, as if
-it had been run again with the same result (an *echo*: the GP's uncertainty there shrinks), and asks again, up to
-three times; echoes are kept for the rest of the run, as a real repeat would be. Only then does TPE propose, and
-then uniform random search, until the point is new; the random start is checked the same way. The echoes matter:
-without them the GP, which learns nothing from a refused proposal, proposed the same repeat trial after trial, and
-TPE and random search ran the rest of the study (on the kNN problem, 45 of 64 trials, and the best configuration,
-2 of 160, was never found; with echoes 4 of 64 fall back and it is found; ``benchmarks/RESULTS.md``).
+How it proposes a trial:
 
-Warping. The GP models a warped copy of the objective: before each fit the finished values are standardised and
-passed through a Yeo-Johnson power transform whose exponent is fitted to them by maximum likelihood (the output
-warping of HEBO, Cowen-Rivers et al. 2022). Losses are rarely Gaussian: a few very bad trials (a diverged learning
-rate, the walls of Rosenbrock's valley) stretch the scale so far that a GP fitted to the raw values sees the good
-region as flat. The transform keeps the order of the values, so the best trial and EI's threshold stay the same
-ones; what changes is how much of the model's attention goes to the region that matters.
+* After a random start, the GP is fitted to the finished values standardised and passed through a Yeo-Johnson
+  transform (exponent fitted by maximum likelihood, kept within [-2, 2]), so that a few very bad trials do not
+  flatten the model over the good region; the transform keeps the order, so the best trial stays the best.
+* When the GP proposes a finished configuration again, it is shown that trial once more, as if rerun with the same
+  result (an *echo*, kept for the rest of the run), and asked again, up to three times. A repeat that remains, or
+  one of a pruned, running or failed configuration, goes to TPE and then to uniform random search until the point
+  is new; the random start is checked the same way.
+* Once the best value has stalled (moved by at most 1% of its lead over a random configuration in the last eight
+  finished trials, with at least 16 finished), every third trial comes from a second GP fitted to the unwarped
+  values (``auto:gp>plain-gp``), which explores where the warped GP is sure.
 
-A second opinion when the search stalls. The same warping can trap the GP: it magnifies differences among the
-good values, and a broad local optimum then looks like the whole story. On the elastic net problem of
-``benchmarks/quality.py`` the global optimum is a narrow dip a decade of ``alpha`` away from a ridge 0.0006 lower in
-R^2; warped, two seeds in twenty spent their last 50 of 64 trials creeping along the ridge. So once the best value
-has not moved by 1% of its lead over a random configuration for eight finished trials, every third trial is
-proposed by a second GP fitted to the values as they are, for which the ridge is a flat plain still worth
-exploring (Optuna's GP, which fits them so, reaches the dip on all 20 seeds by trial 64). Its trials are marked
-``auto:gp>plain-gp``. While the best keeps moving, the rule costs nothing; when it fires on a study already at its
-optimum, one trial in three is spent elsewhere.
+Why each rule is there, and what was measured: ``benchmarks/NOTES.md``.
 """
 
 from __future__ import annotations
