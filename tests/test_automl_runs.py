@@ -66,8 +66,8 @@ def test_automl_on_a_csv_finishes_within_its_time_and_predict_gives_the_api_pred
     board = out.split("leaderboard (best validation roc_auc per estimator")[1].split("final model:")[0]
     for family in ("lgbm", "linear", "hgb", "rf", "extra_trees", "knn"):
         assert re.search(rf"^  {family}\s+0\.\d+", board, re.M), board
-    assert re.search(r"^final model: \w+ \(trial \d+\), validation roc_auc 0\.\d+; refitted on all rows as trial "
-                     r"\d+$", out, re.M), out
+    assert re.search(r"^final model: .+ \(trials? \d+(, \d+)*\), validation roc_auc 0\.\d+; refitted on all rows "
+                     r"as trial \d+$", out, re.M), out
     assert re.search(r"^test test.csv: roc_auc 0\.\d+ on 300 rows$", out, re.M), out
     assert "autotune predict train-churn NEW.csv" in out
 
@@ -80,7 +80,8 @@ def test_automl_on_a_csv_finishes_within_its_time_and_predict_gives_the_api_pred
     assert list(model.best_estimator_.predict(new)) == list(preds["churn"])
     np.testing.assert_allclose(model.predict_proba(new), preds[["proba_no", "proba_yes"]].to_numpy(), rtol=1e-6)
     assert list(model.classes_) == ["no", "yes"]
-    assert model.leaderboard.iloc[0]["roc_auc"] == pytest.approx(model.best_score_)
+    # the final model validates at least as well as the best single trial (an ensemble only when better)
+    assert model.best_score_ >= model.leaderboard.iloc[0]["roc_auc"] - 1e-12
 
 
 def test_the_api_fit_and_the_predict_command_give_the_same_predictions(tmp_path, sqlite_url):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import sys
@@ -40,10 +41,11 @@ def add_parsers(sub, storage) -> None:
     storage(a)
     a.add_argument("--name", help="the study's name (default: the file's name and the target, e.g. train-y)")
     a.add_argument("--estimators", metavar="LIST",
-                   help="families to search, comma-separated: lgbm, xgboost, rf, extra_trees, hgb, linear, knn "
+                   help="families to search, comma-separated: lgbm, xgboost, rf, extra_trees, hgb, linear, knn, mlp "
                         "(default: all installed)")
-    a.add_argument("--ensemble", action="store_true",
-                   help="build a greedy ensemble of the best trials (Caruana) when it validates better")
+    a.add_argument("--ensemble", action=argparse.BooleanOptionalAction, default=True,
+                   help="refit a greedy ensemble of the best trials (Caruana) when it validates better than the best "
+                        "one (default); --no-ensemble: always the best single model")
     a.add_argument("--test", metavar="TEST", help="a table with the same columns, to score the final model on")
     a.add_argument("--seed", type=int, default=0, help="seeds the validation split, the models and the sampler")
     a.add_argument("--quiet", action="store_true", help="no line per trial")

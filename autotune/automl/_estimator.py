@@ -38,10 +38,11 @@ class AutoML(BaseEstimator):
     """A table and a time budget in, the best fitted pipeline out: a scikit-learn estimator.
 
     ``fit(X, y)`` searches model families (LightGBM, XGBoost when installed, random forest, extra trees,
-    histogram gradient boosting, logistic/ridge regression, k-NN) and their settings within ``time_budget``,
-    validating each configuration by k-fold cross-validation or a holdout, then refits the best (or, with
-    ``ensemble=True``, a greedy ensemble of the best) on all rows. The search is a study like any other: every
-    trial persists in ``storage`` and a second ``fit`` on the same data and ``name`` continues it.
+    histogram gradient boosting, logistic/ridge regression, k-NN, a PyTorch MLP when installed) and their settings
+    within ``time_budget``, validating each configuration by k-fold cross-validation or a holdout, then refits on
+    all rows a greedy ensemble of the best trials when it validates better than the best one, else the best. The
+    search is a study like any other: every trial persists in ``storage`` and a second ``fit`` on the same data and
+    ``name`` continues it.
 
     Args:
         time_budget: the whole fit's time, refit included: seconds or e.g. ``"90s"``, ``"5m"``.
@@ -49,7 +50,8 @@ class AutoML(BaseEstimator):
             ``autotune.automl.METRICS``.
         task: ``"auto"``, ``"binary"``, ``"multiclass"``, ``"classification"`` or ``"regression"``.
         estimators: family names to search (default: all available), e.g. ``["lgbm", "rf"]``.
-        ensemble: build a greedy ensemble of the best trials when it validates better than the best one.
+        ensemble: build a greedy ensemble of the best trials when it validates better than the best one
+            (default); ``False``: always refit the best single configuration.
         n_trials: stop after this many search trials (besides the time budget).
         parallelism: trials at once; ``backend``: ``"local"`` or ``"ray"``.
         storage: the study database URL. ``None``: a temporary SQLite file, removed with the estimator (a fit
@@ -66,7 +68,7 @@ class AutoML(BaseEstimator):
     """
 
     def __init__(self, time_budget: Any = "5m", metric: str = "auto", task: str = "auto", estimators=None,
-                 ensemble: bool = False, n_trials: int | None = None, parallelism: int = 1, backend: str = "local",
+                 ensemble: bool = True, n_trials: int | None = None, parallelism: int = 1, backend: str = "local",
                  storage: str | None = None, name: str | None = None, seed: int = 0, n_jobs: int | None = None,
                  verbose: bool = False):
         self.time_budget = time_budget

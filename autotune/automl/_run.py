@@ -55,7 +55,7 @@ class Settings:
     metric: str = "auto"
     task: str = "auto"
     estimators: list[str] | None = None
-    ensemble: bool = False
+    ensemble: bool = True
     n_trials: int | None = None
     parallelism: int = 1
     backend: str = "local"
