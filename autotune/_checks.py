@@ -1,5 +1,5 @@
-"""The checks of a study's settings that ``Study(...)`` and a run share: durations, seeds, names, counts, the
-halving pruner's needs. Nothing here touches a database."""
+"""The checks of a study's settings that ``Study(...)`` and a run share: durations, seeds, names, counts (the
+halving pruner's needs are checked in ``autotune.search``). Nothing here touches a database."""
 
 from __future__ import annotations
 
@@ -89,20 +89,3 @@ def check_int(name: str, value: Any, low: int, allow_none: bool = False) -> int 
         raise ConfigError(f"`{name}` must be an integer >= {low}, but got {value!r}.")
     return int(value)
 
-
-def check_halving(pruner: Any, n_objectives: int, n_trials: int | None = None, at_run: bool = True) -> None:
-    """The halving pruner needs one metric, and at run time a cohort: the study's budget or
-    ``HalvingPruner(cohort=)``. ``pruner`` is the study's setting or the pruner built from it (nothing is built
-    here)."""
-    from autotune.search._halving import HalvingPruner
-
-    if pruner != "halving" and not isinstance(pruner, HalvingPruner):
-        return
-    if n_objectives > 1:
-        raise ConfigError("pruner='halving' ranks trials by one metric, but this study has "
-                          f"{n_objectives}; use pruner='none' for a multi-objective study.")
-    cohort = pruner.cohort if isinstance(pruner, HalvingPruner) else None  # ("halving": the whole budget)
-    if at_run and n_trials is None and cohort is None:
-        raise ConfigError("pruner='halving' halves a cohort of trials once all of them reached a rung, but this "
-                          "study has no n_trials to make the cohort of; set n_trials, or pass "
-                          "autotune.search.HalvingPruner(cohort=16).")

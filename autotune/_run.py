@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 
-from autotune._checks import NO_LIMIT, check_halving, check_int, check_seed, check_study_name, parse_duration
+from autotune._checks import NO_LIMIT, check_int, check_seed, check_study_name, parse_duration
 from autotune.errors import AutotuneError, ConfigError
 
 
@@ -16,7 +16,7 @@ def run_study(study, *, storage=None, backend=None, n_trials=None, parallelism=N
     from autotune.engine import Engine
     from autotune.objectives._metric import check_objective_metric
     from autotune.result import Result
-    from autotune.search import make_pruner
+    from autotune.search import check_halving, make_pruner
 
     st = copy.copy(study)
     check_study_name(st.name)  # (the study's attributes may have changed since it was made)

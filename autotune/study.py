@@ -16,7 +16,6 @@ from typing import Any
 
 from autotune._checks import (
     MAX_SEED,
-    check_halving,
     check_int,
     check_seed,
     check_signature,
@@ -115,7 +114,7 @@ class Study:
     ) -> None:
         from autotune.backends import BACKENDS
         from autotune.objectives._metric import check_objective_metric
-        from autotune.search import check_pruner, check_sampler
+        from autotune.search import check_halving, check_pruner, check_sampler
 
         check_study_name(name)
         if not callable(objective):
