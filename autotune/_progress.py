@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 import time
 
+from autotune.database import TrialState
+
 
 def _fmt(seconds: float) -> str:
     seconds = int(max(0, seconds))
@@ -38,13 +40,13 @@ class Progress:
                 f" | {_fmt(time.monotonic() - self.t0)}{eta}")
 
     def trial_done(self, number, state, values, error, engine) -> None:
-        self.done_here += state != "PAUSED"
+        self.done_here += state != TrialState.PAUSED
         if self.tty:
             self.tick(engine, force=True)
             return
-        if state == "COMPLETE":
+        if state == TrialState.COMPLETE:
             what = f"value {values[0]:.6g}" if len(values) == 1 else f"values {values}"
-        elif state in ("PRUNED", "PAUSED"):
+        elif state in (TrialState.PRUNED, TrialState.PAUSED):
             what = f"{state.lower()} at {values[0]:.6g}" if values else state.lower()
         else:
             what = error or state.lower()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 
+from autotune._checks import NO_LIMIT, check_int, check_seed, check_study_name, parse_duration
 from autotune.errors import AutotuneError, ConfigError
 
 
@@ -12,10 +13,10 @@ def run_study(study, *, storage=None, backend=None, n_trials=None, parallelism=N
               progress=False, ray_address=None):
     from autotune.backends import BACKENDS, make_backend
     from autotune.database import StudyDatabase
+    from autotune.engine import Engine
     from autotune.objectives._metric import check_objective_metric
     from autotune.result import Result
-    from autotune.search._engine import Engine
-    from autotune.study import _check_int, check_halving, check_seed, check_study_name, parse_duration
+    from autotune.search import check_halving, make_pruner
 
     st = copy.copy(study)
     check_study_name(st.name)  # (the study's attributes may have changed since it was made)
@@ -24,14 +25,15 @@ def run_study(study, *, storage=None, backend=None, n_trials=None, parallelism=N
     backend = backend or st.backend
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}.")
-    total = _check_int("n_trials", n_trials, 1) if n_trials is not None else st.n_trials
+    total = check_int("n_trials", n_trials, 1) if n_trials is not None else st.n_trials
     limit = parse_duration(timeout) if timeout is not None else st.timeout
     if total is None and limit is None:
         raise ConfigError(f"study '{st.name}' sets neither n_trials nor timeout, so it would never stop; set "
                           "n_trials= in the study (or --n-trials), or a timeout.")
-    check_halving(st.pruner, len(st.metrics), total)
+    pruner = make_pruner(st.pruner)  # built once: checked here, run by the engine
+    check_halving(pruner, len(st.metrics), total)
     check_objective_metric(st.objective, st.metrics, st.modes)  # (the study's attributes may have changed since)
-    par = _check_int("parallelism", parallelism, 1) if parallelism is not None else st.parallelism
+    par = check_int("parallelism", parallelism, 1) if parallelism is not None else st.parallelism
     if ray_address and backend != "ray":
         raise ConfigError(f"--ray-address {ray_address!r} needs --backend ray (the study's backend is {backend!r}).")
     runner = make_backend(st, backend, par, ray_address)  # may refuse the resources: before the database
@@ -41,7 +43,7 @@ def run_study(study, *, storage=None, backend=None, n_trials=None, parallelism=N
         from autotune._progress import Progress
 
         progress_view = Progress(st.name, total) if progress is True else progress
-    engine = Engine(st, db, runner, n_trials=total or 2**31 - 1, timeout=limit, parallelism=par,
+    engine = Engine(st, db, runner, n_trials=total or NO_LIMIT, timeout=limit, parallelism=par, pruner=pruner,
                     progress=progress_view)
     try:
         report = engine.run()

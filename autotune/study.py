@@ -11,89 +11,23 @@ from __future__ import annotations
 
 import numbers
 import os
-import re
 from collections.abc import Callable
 from typing import Any
 
+from autotune._checks import (
+    MAX_SEED,
+    check_int,
+    check_seed,
+    check_signature,
+    check_study_name,
+    is_optuna,
+    parse_duration,
+)
 from autotune.errors import ConfigError
 from autotune.spaces import Space
 
-_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*$")
-
-
-def parse_duration(value: Any, what: str = "timeout") -> float | None:
-    """Seconds from a number or a string such as ``90``, ``90s``, ``30m``, ``1h30m``; None stays None.
-
-    >>> parse_duration("1h30m"), parse_duration(45)
-    (5400.0, 45.0)
-    """
-    if value is None:
-        return None
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        m = _DURATION.match(str(value))
-        if not m or not any(m.groups()):
-            raise ConfigError(f"{what} {value!r} is not a duration; write seconds (90), or e.g. 90s, 30m, 1h30m.")
-        h, mi, s = (float(g) if g else 0.0 for g in m.groups())
-        seconds = h * 3600 + mi * 60 + s
-    if not seconds > 0:
-        raise ConfigError(f"{what} must be positive, but got {value!r}.")
-    return seconds
-
-
-MAX_SEED = 2**32 - 1  # numpy's and Optuna's samplers take seeds up to this
-
-
-def check_seed(seed: Any) -> int:
-    """A seed is an integer from 0 to 2**32 - 1 (what numpy's random generators accept)."""
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
-        raise ConfigError(f"`seed` must be an integer from 0 to {MAX_SEED}, but got {seed!r}.")
-    return int(seed)
-
-
-def check_study_name(name: Any) -> str:
-    """One rule for study names on every storage (see ``autotune._names``)."""
-    from autotune._names import STUDY_NAME_RULE, study_name_problem
-
-    problem = study_name_problem(name)
-    if problem:
-        raise ConfigError(f"`name`: {problem}; {STUDY_NAME_RULE}. Rename the study.")
-    return name
-
-
-def _check_signature(objective: Callable) -> None:
-    """An objective is called as objective(config, trial): refuse one that cannot be, before any trial fails."""
-    import inspect
-
-    try:
-        signature = inspect.signature(objective, follow_wrapped=False)  # a decorator's wrapper is what is called
-    except (TypeError, ValueError):  # a builtin or an extension type without a signature: let it be tried
-        return
-    try:
-        signature.bind(None, None)
-    except TypeError:
-        name = getattr(objective, "__name__", type(objective).__name__)
-        raise ConfigError(f"`objective` is called as objective(config, trial), but {name}{signature} cannot take "
-                          "those two arguments; define it as def objective(config, trial): ... (an Optuna-style "
-                          "objective(trial) reads its parameters from config instead).") from None
-
-
-def _is_optuna(obj: Any, module: str, name: str) -> bool:
-    """Whether ``obj`` is an instance of ``optuna.<module>.<name>`` (names need no optuna import)."""
-    if isinstance(obj, str) or obj is None:
-        return False
-    import optuna
-
-    return isinstance(obj, getattr(getattr(optuna, module), name))
-
-
-def _check_int(name: str, value: Any, low: int, allow_none: bool = False) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ConfigError(f"`{name}` must be an integer >= {low}, but got {value!r}.")
-    return int(value)
+_check_int = check_int  # (the name other modules of the package import)
+__all__ = ["MAX_SEED", "Study", "check_seed", "check_study_name", "parse_duration"]
 
 
 class Study:
@@ -180,12 +114,12 @@ class Study:
     ) -> None:
         from autotune.backends import BACKENDS
         from autotune.objectives._metric import check_objective_metric
-        from autotune.search import check_pruner, check_sampler
+        from autotune.search import check_halving, check_pruner, check_sampler
 
         check_study_name(name)
         if not callable(objective):
             raise ConfigError(f"`objective` must be a function objective(config, trial), but got {objective!r}.")
-        _check_signature(objective)
+        check_signature(objective)
         if not isinstance(metric, (str, list, tuple)):
             raise ConfigError(f"`metric` must be a name or a list of distinct names, but got {metric!r}.")
         if not isinstance(mode, (str, list, tuple)):
@@ -199,7 +133,7 @@ class Study:
         check_sampler(sampler)
         check_pruner(pruner)
         check_objective_metric(objective, metrics, modes)  # a ready objective reports the study's metric
-        if len(metrics) > 1 and (sampler == "cmaes" or _is_optuna(sampler, "samplers", "CmaEsSampler")):
+        if len(metrics) > 1 and (sampler == "cmaes" or is_optuna(sampler, "samplers", "CmaEsSampler")):
             raise ConfigError(f"the cmaes sampler optimises one metric, but this study has {len(metrics)} "
                               f"({', '.join(metrics)}); use auto, tpe, nsga2 or random.")
         if backend not in BACKENDS:
@@ -217,20 +151,20 @@ class Study:
         self.objective = objective
         self.metrics, self.modes = metrics, modes
         self.sampler, self.pruner = sampler, pruner
-        self.n_trials = _check_int("n_trials", n_trials, 1, allow_none=True)
-        check_halving(pruner, len(metrics), self.n_trials, at_run=False)
-        if len(metrics) > 1 and pruner not in ("none", None) and not _is_optuna(pruner, "pruners", "NopPruner"):
+        self.n_trials = check_int("n_trials", n_trials, 1, allow_none=True)
+        check_halving(pruner, len(metrics), at_run=False)
+        if len(metrics) > 1 and pruner not in ("none", None) and not is_optuna(pruner, "pruners", "NopPruner"):
             raise ConfigError(f"pruners compare one metric's reports, but this study has {len(metrics)} "
                               f"({', '.join(metrics)}); use pruner='none' for a multi-objective study.")
         self.timeout = parse_duration(timeout)
-        self.parallelism = _check_int("parallelism", parallelism, 1)
+        self.parallelism = check_int("parallelism", parallelism, 1)
         self.backend = backend
         # without "cpu", each worker gets the machine's cores shared among the parallel trials (worker_threads)
         self.resources = dict(resources or {"gpu": 0})
         self.seed = seed
         self.trial_timeout = parse_duration(trial_timeout, "trial_timeout")
-        self.max_retries = _check_int("max_retries", max_retries, 0)
-        self.keep_artifacts = _check_int("keep_artifacts", keep_artifacts, 0)
+        self.max_retries = check_int("max_retries", max_retries, 0)
+        self.keep_artifacts = check_int("keep_artifacts", keep_artifacts, 0)
         self.stale_after = float(stale_after)
         self.enqueue = list(enqueue or [])
         for i, config in enumerate(self.enqueue):
@@ -255,7 +189,7 @@ class Study:
 
         self.callbacks = check_callbacks(callbacks)
         self.warm_start_from = warm_start_from
-        self.warm_start_top = _check_int("warm_start_top", warm_start_top, 1)
+        self.warm_start_top = check_int("warm_start_top", warm_start_top, 1)
         self._source: tuple[str, str] | None = None  # (study file, module attribute), set by the loader
 
     def run(self, storage: str | None = None, backend: str | None = None, n_trials: int | None = None, *,
@@ -279,18 +213,3 @@ class Study:
     def __repr__(self) -> str:
         return f"Study(name={self.name!r}, metric={self.metrics}, mode={self.modes}, n_trials={self.n_trials})"
 
-
-def check_halving(pruner: Any, n_objectives: int, n_trials: int | None, at_run: bool = True) -> None:
-    """The halving pruner needs one metric, and a cohort: the study's budget or ``HalvingPruner(cohort=)``."""
-    from autotune.search import HalvingPruner, make_pruner
-
-    if pruner != "halving" and not isinstance(pruner, HalvingPruner):
-        return
-    if n_objectives > 1:
-        raise ConfigError("pruner='halving' ranks trials by one metric, but this study has "
-                          f"{n_objectives}; use pruner='none' for a multi-objective study.")
-    made = make_pruner(pruner)
-    if at_run and n_trials is None and made.cohort is None:
-        raise ConfigError("pruner='halving' halves a cohort of trials once all of them reached a rung, but this "
-                          "study has no n_trials to make the cohort of; set n_trials, or pass "
-                          "autotune.search.HalvingPruner(cohort=16).")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import pickle
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -49,13 +50,16 @@ class ObjectiveRef:
     file: str | None = None       # the study file ...
     attr: str | None = None       # ... and the module attribute that holds the Study
     pickled: bytes | None = None  # cloudpickle of the objective, when it has no file to import from
+    # loader(file, attr, study_name) -> the objective: a module-level function (sent to workers by reference)
+    loader: Callable[[str, str, str], Any] | None = None
 
     @classmethod
-    def for_study(cls, study) -> ObjectiveRef:
+    def for_study(cls, study, loader: Callable[[str, str, str], Any]) -> ObjectiveRef:
+        """``loader`` imports the study file in a worker (see ``autotune._study_file.load_objective``)."""
         src = getattr(study, "_source", None)
         metrics = tuple(study.metrics)
         if src is not None:
-            return cls(metrics, study.name, file=src[0], attr=src[1])
+            return cls(metrics, study.name, file=src[0], attr=src[1], loader=loader)
         import cloudpickle
 
         try:
@@ -71,9 +75,7 @@ class ObjectiveRef:
     def load(self):
         if self.pickled is not None:
             return pickle.loads(self.pickled)
-        from autotune._loader import load_study_file
-
-        return load_study_file(self.file, name=self.study_name).objective
+        return self.loader(self.file, self.attr, self.study_name)
 
 
 class Backend:
@@ -88,9 +90,6 @@ class Backend:
         self.ref, self.handler = ref, handler
 
     def free_slots(self) -> int:
-        raise NotImplementedError
-
-    def busy(self) -> int:
         raise NotImplementedError
 
     def submit(self, job: Job) -> None:

@@ -50,9 +50,6 @@ class InProcessBackend(Backend):
     def free_slots(self) -> int:
         return 1 - len(self.pending)
 
-    def busy(self) -> int:
-        return len(self.pending)
-
     def submit(self, job: Job) -> None:
         self.pending.append(job)
 
@@ -175,9 +172,6 @@ class ProcessBackend(Backend):
 
     def free_slots(self) -> int:
         return sum(w.job is None for w in self.workers)
-
-    def busy(self) -> int:
-        return sum(w.job is not None for w in self.workers)
 
     def submit(self, job: Job) -> None:
         self._assign(next(w for w in self.workers if w.job is None), job)

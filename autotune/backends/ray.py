@@ -118,8 +118,6 @@ class _Worker:
         self.metrics, self.study_name, self.bridge, self.slot = metrics, study_name, bridge, slot
 
     def run(self, number: int, config: dict[str, Any], attempt: int, reports: list):
-        import os
-
         import ray
 
         gpus = [str(g) for g in ray.get_gpu_ids()]
@@ -127,9 +125,7 @@ class _Worker:
         trial = Trial(number, config, channel, study_name=self.study_name, device="cuda:0" if gpus else "cpu",
                       attempt=attempt, reports=reports)
         outcome = run_objective(self.objective, trial, self.metrics)
-        where = {"gpus": gpus, "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
-                 "pid": os.getpid()}
-        return outcome, channel.artifacts, where
+        return outcome, channel.artifacts
 
     def ready(self) -> bool:
         return True
@@ -156,7 +152,6 @@ class RayBackend(Backend):
         self.gpu = float(study.resources.get("gpu", 0))
         self.started_ray = False
         self.slots_: list[_Slot] = []
-        self.last_where: dict[int, dict[str, Any]] = {}
 
     def start(self, ref: ObjectiveRef, handler) -> None:
         super().start(ref, handler)
@@ -191,9 +186,6 @@ class RayBackend(Backend):
 
     def free_slots(self) -> int:
         return sum(s.job is None for s in self.slots_)
-
-    def busy(self) -> int:
-        return sum(s.job is not None for s in self.slots_)
 
     def submit(self, job: Job) -> None:
         slot = next(s for s in self.slots_ if s.job is None)
@@ -230,8 +222,7 @@ class RayBackend(Backend):
             if s.ref in done:
                 job = s.job
                 try:
-                    outcome, artifacts, where = ray.get(s.ref)
-                    self.last_where[job.number] = where
+                    outcome, artifacts = ray.get(s.ref)
                     for name, data in artifacts.items():
                         self.handler.on_artifact(job, name, data)
                     s.job = s.ref = None

@@ -41,7 +41,7 @@ SET_ASIDE = " (set aside, not counted toward n_trials: no trial of the study had
 
 def _outage_limit() -> float:
     """How long a run waits out a study database that went away: ``$AUTOTUNE_DB_OUTAGE`` (e.g. 90, 10m), 5 min."""
-    from autotune.study import parse_duration
+    from autotune._checks import parse_duration
 
     try:
         return parse_duration(os.environ.get("AUTOTUNE_DB_OUTAGE") or 300, "$AUTOTUNE_DB_OUTAGE")

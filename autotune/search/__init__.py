@@ -1,6 +1,7 @@
-"""Samplers, pruners and the study engine (ask -> run -> tell -> persist)."""
+"""Samplers and pruners by name, halving, and the views of a study that samplers read (the study engine that
+runs them is ``autotune.engine``)."""
 
-from autotune.search._halving import HalvingPruner
+from autotune.search._halving import HalvingPruner, check_halving
 from autotune.search._plugins import (
     PRUNERS,
     SAMPLERS,
@@ -11,5 +12,5 @@ from autotune.search._plugins import (
     resolve_auto,
 )
 
-__all__ = ["PRUNERS", "SAMPLERS", "HalvingPruner", "check_pruner", "check_sampler", "make_pruner", "make_sampler",
-           "resolve_auto"]
+__all__ = ["PRUNERS", "SAMPLERS", "HalvingPruner", "check_halving", "check_pruner", "check_sampler", "make_pruner",
+           "make_sampler", "resolve_auto"]

@@ -26,6 +26,8 @@ from optuna.samplers import BaseSampler, GPSampler, RandomSampler, TPESampler
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
+from autotune.search._optuna_private import read_trials
+
 # the configurations a proposal must not repeat; a failed one too (before the first finished trial, when the engine
 # cannot yet show failures to the sampler as worst-valued, they are still FAIL)
 _SEEN = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING, TrialState.FAIL)
@@ -79,7 +81,7 @@ class _GPView:
     def _finished(self) -> list:
         """The COMPLETE trials as the GP sees them, the echoes appended (numbered after the study's trials)."""
         if self._done is None:
-            trials = self._study._get_trials(deepcopy=False)
+            trials = read_trials(self._study)
             done = [t for t in trials if t.state == TrialState.COMPLETE]
             extra = [t for t in done for _ in range(self._echoes.get(t.number, 0))]
             number = len(trials)
@@ -106,7 +108,7 @@ class _GPView:
         return [t for t in trials if t.state != TrialState.COMPLETE] + done
 
     def _get_trials(self, deepcopy=False, states=None, use_cache=False):
-        return self._view(self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache), states)
+        return self._view(read_trials(self._study, deepcopy=deepcopy, states=states, use_cache=use_cache), states)
 
     def get_trials(self, deepcopy=True, states=None):
         return self._view(self._study.get_trials(deepcopy=deepcopy, states=states), states)

@@ -25,6 +25,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from autotune.database import TrialState
 from autotune.errors import ConfigError
 
 
@@ -61,6 +62,22 @@ class HalvingPruner:
         return k
 
 
+def check_halving(pruner: Any, n_objectives: int, n_trials: int | None = None, *, at_run: bool = True) -> None:
+    """The halving pruner needs one metric, and at run time a cohort: the study's budget or
+    ``HalvingPruner(cohort=)``. ``pruner`` is the study's setting or the pruner built from it (nothing is built
+    here)."""
+    if pruner != "halving" and not isinstance(pruner, HalvingPruner):
+        return
+    if n_objectives > 1:
+        raise ConfigError("pruner='halving' ranks trials by one metric, but this study has "
+                          f"{n_objectives}; use pruner='none' for a multi-objective study.")
+    cohort = pruner.cohort if isinstance(pruner, HalvingPruner) else None  # ("halving": the whole budget)
+    if at_run and n_trials is None and cohort is None:
+        raise ConfigError("pruner='halving' halves a cohort of trials once all of them reached a rung, but this "
+                          "study has no n_trials to make the cohort of; set n_trials, or pass "
+                          "autotune.search.HalvingPruner(cohort=16).")
+
+
 def rank_key(value: float, sign: float, number: int) -> tuple:
     """Sort key of a trial at a rung: better first, a report that is not a number (a diverged trial) last."""
     finite = value is not None and math.isfinite(value)
@@ -80,7 +97,7 @@ def plan(pruner: HalvingPruner | None, rows: list[Any], sign: float, starting: b
     continue and which are pruned. ``starting``: new trials may still start (the budget is not all taken), so a
     cohort that is not complete yet cannot be halved. ``sign`` is 1 to minimise, -1 to maximise. Without a
     halving pruner (a study paused under one and resumed under another), every paused trial runs to its end."""
-    paused = [r for r in rows if r.state == "PAUSED"]
+    paused = [r for r in rows if r.state == TrialState.PAUSED]
     if not paused:
         return Plan([], [])
     if pruner is None:
@@ -94,7 +111,7 @@ def plan(pruner: HalvingPruner | None, rows: list[Any], sign: float, starting: b
         # came back under a later number, in a later cohort)
         beyond = size is not None and any(r.number >= (c + 1) * size for r in rows)
         if starting and (size is None or (len(members) < size and not beyond)
-                         or any(r.state == "WAITING" for r in members)):
+                         or any(r.state == TrialState.WAITING for r in members)):
             continue  # this cohort still gets new trials: its first rung is not settled
         mine = [r for r in paused if size is None or r.number // size == c]
         k = min(pruner.rung_of(len(curves[r.number])) for r in mine)
@@ -102,9 +119,9 @@ def plan(pruner: HalvingPruner | None, rows: list[Any], sign: float, starting: b
             out.promote += [(r.number, pruner.rung(0)) for r in mine if pruner.rung_of(len(curves[r.number])) < 0]
             continue
         level = pruner.rung(k)
-        if any(r.state == "RUNNING" and len(curves[r.number]) < level for r in members):
+        if any(r.state == TrialState.RUNNING and len(curves[r.number]) < level for r in members):
             continue  # a trial of this cohort may still reach this rung: wait for it
-        cohort = [r for r in members if r.state != "FAIL" and len(curves[r.number]) >= level]
+        cohort = [r for r in members if r.state != TrialState.FAIL and len(curves[r.number]) >= level]
         keep = math.ceil(len(cohort) / pruner.reduction_factor)
         ranked = sorted(cohort, key=lambda r: rank_key(curves[r.number][level - 1], sign, r.number))
         top = {r.number for r in ranked[:keep]}

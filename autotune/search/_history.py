@@ -23,6 +23,8 @@ from optuna.samplers import BaseSampler
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
+from autotune.search._optuna_private import read_trials
+
 
 class Latest:
     """Which in-memory entry stands for each of the study's trials; the superseded ones are hidden."""
@@ -64,7 +66,7 @@ class _View:
         return trials
 
     def _get_trials(self, deepcopy: bool = True, states=None, use_cache: bool = False) -> list:
-        return self._shown(lambda d, s: self._study._get_trials(deepcopy=d, states=s, use_cache=use_cache),
+        return self._shown(lambda d, s: read_trials(self._study, deepcopy=d, states=s, use_cache=use_cache),
                            deepcopy, states)
 
     def get_trials(self, deepcopy: bool = True, states=None) -> list:

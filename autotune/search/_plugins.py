@@ -21,9 +21,9 @@ A sampler is anything implementing Optuna's ``BaseSampler`` (three methods); a p
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
+from autotune._checks import NO_LIMIT
 from autotune.errors import ConfigError
 from autotune.spaces import Space
 
@@ -70,7 +70,7 @@ def check_pruner(spec: Any) -> None:
 def resolve_auto(space: Space, n_trials: int | None, parallelism: int, n_objectives: int) -> str:
     """The sampler ``auto`` stands for, by the rules in this module's docstring."""
     flat = not space.is_conditional
-    small = len(space.param_names()) <= 12 and (n_trials or 10**9) <= 100
+    small = len(space.param_names()) <= 12 and (n_trials or NO_LIMIT) <= 100
     if flat and small and n_objectives == 1 and parallelism == 1:
         try:
             import torch  # noqa: F401  (Optuna's GP sampler is written in PyTorch)
@@ -78,21 +78,6 @@ def resolve_auto(space: Space, n_trials: int | None, parallelism: int, n_objecti
             return "tpe"
         return "gp"
     return "tpe"
-
-
-def _qmc_sampler():
-    """Optuna's QMC sampler, able to continue its sequence where an earlier run of the study left it."""
-    from optuna.samplers import QMCSampler
-
-    class ContinuedQMCSampler(QMCSampler):
-        # Optuna numbers the points by a counter kept in the (here in-memory) study, so each run would start the
-        # sequence again; ``offset``, the points drawn by the runs before this one, carries it on
-        offset = 0
-
-        def _find_sample_id(self, study, search_space) -> int:
-            return super()._find_sample_id(study, search_space) + self.offset
-
-    return ContinuedQMCSampler
 
 
 def make_sampler(spec: Any, space: Space, *, seed: int | None, n_trials: int | None, parallelism: int,
@@ -122,9 +107,13 @@ def make_sampler(spec: Any, space: Space, *, seed: int | None, n_trials: int | N
     elif name == "random":
         sampler = S.RandomSampler(seed=seed)
     elif name == "grid":
-        sampler = _Grid(space.grid(), seed=seed)
+        from autotune.search._wrappers import Grid
+
+        sampler = Grid(space.grid(), seed=seed)
     elif name == "qmc":
-        sampler = _qmc_sampler()(seed=seed, scramble=seed is not None, warn_independent_sampling=False)
+        from autotune.search._optuna_private import ContinuedQMCSampler
+
+        sampler = ContinuedQMCSampler(seed=seed, scramble=seed is not None, warn_independent_sampling=False)
     elif name == "nsga2":
         sampler = S.NSGAIISampler(seed=seed)
     elif name.startswith("skopt-"):
@@ -138,69 +127,11 @@ def make_sampler(spec: Any, space: Space, *, seed: int | None, n_trials: int | N
     return sampler, (f"auto:{name}" if spec == "auto" else name)
 
 
-@functools.cache
-def _constrained_sampler_class():
-    """The class of :func:`constrained` (built on first use: importing this module does not import Optuna)."""
-    from optuna.samplers import BaseSampler
-
-    class ConstrainedSampler(BaseSampler):
-        """A sampler whose finished trials carry their constraint values, where Optuna's samplers read them.
-
-        Optuna's samplers read a trial's constraints from the trial itself (what ``Trial.set_constraint`` records, or
-        the list Optuna's own after-trial step stores); the ``constraints_func`` argument that made them compute the
-        values is deprecated (a FutureWarning on every run). Here the values are computed once per finished trial, as
-        that step did (complete and pruned trials), stored in the same place, and the wrapped sampler is told the trial.
-        """
-
-        def __init__(self, inner, constraints_func) -> None:
-            self.inner, self._constraints_func = inner, constraints_func
-
-        def __getattr__(self, name: str):  # what the engine reads of a sampler (e.g. ``fallback``) is the inner one's
-            if name in ("inner", "_constraints_func"):
-                raise AttributeError(name)
-            return getattr(self.inner, name)
-
-        def infer_relative_search_space(self, study, trial):
-            return self.inner.infer_relative_search_space(study, trial)
-
-        def sample_relative(self, study, trial, search_space):
-            return self.inner.sample_relative(study, trial, search_space)
-
-        def sample_independent(self, study, trial, param_name, param_distribution):
-            return self.inner.sample_independent(study, trial, param_name, param_distribution)
-
-        def before_trial(self, study, trial) -> None:
-            self.inner.before_trial(study, trial)
-
-        def after_trial(self, study, trial, state, values) -> None:
-            from optuna.trial import TrialState
-
-            if state in (TrialState.COMPLETE, TrialState.PRUNED):
-                constraints = tuple(float(v) for v in self._constraints_func(trial))
-                study._storage.set_trial_system_attr(trial._trial_id, "constraints", constraints)
-                trial.system_attrs["constraints"] = constraints
-            self.inner.after_trial(study, trial, state, values)
-
-        def reseed_rng(self) -> None:
-            self.inner.reseed_rng()
-
-    return ConstrainedSampler
-
-
 def constrained(sampler, constraints_func):
-    """``sampler``, told each finished trial's constraint values (see ``ConstrainedSampler`` above)."""
-    return _constrained_sampler_class()(sampler, constraints_func)
+    """``sampler``, told each finished trial's constraint values (see ``_wrappers.ConstrainedSampler``)."""
+    from autotune.search._wrappers import ConstrainedSampler
 
-
-def _Grid(search_space, seed):
-    """Optuna's grid sampler, minus its ``study.stop()`` call: the engine caps the budget at the grid size."""
-    import optuna.samplers as S
-
-    class Grid(S.GridSampler):
-        def after_trial(self, study, trial, state, values) -> None:
-            return None
-
-    return Grid(search_space, seed=seed)
+    return ConstrainedSampler(sampler, constraints_func)
 
 
 def make_pruner(spec: Any):

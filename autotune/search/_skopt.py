@@ -13,7 +13,12 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
 from autotune.errors import ConfigError
+from autotune.search._optuna_private import read_trials
 from autotune.spaces import Categorical, Conditional, Fixed, Float, Int, Space
 
 ESTIMATORS = {"skopt-gp": "GP", "skopt-rf": "RF", "skopt-et": "ET", "skopt-gbrt": "GBRT"}
@@ -54,72 +59,67 @@ def make_skopt_sampler(name: str, space: Space, seed: int | None, n_objectives: 
         raise ConfigError(f"the {name} sampler needs scikit-optimize: pip install scikit-optimize.") from None
     if n_objectives > 1:
         raise ConfigError(f"the {name} sampler optimises one metric; use tpe or nsga2 for several.")
-    return _sampler_class()(space, ESTIMATORS[name], seed)
+    return SkoptSampler(space, ESTIMATORS[name], seed)
 
 
-def _sampler_class():
-    import numpy as np
-    import optuna
-    from optuna.trial import TrialState
+class SkoptSampler(optuna.samplers.BaseSampler):
+    """One of scikit-optimize's optimisers (``estimator``: GP, RF, ET or GBRT) as a relative sampler over the whole
+    space; see the module docstring."""
 
-    class SkoptSampler(optuna.samplers.BaseSampler):
-        def __init__(self, space: Space, estimator: str, seed: int | None, n_initial_points: int = 8) -> None:
-            self.names = [n for n, d in space._flat.items() if not isinstance(d, Fixed)]
-            self.domains = [space._flat[n] for n in self.names]
-            self.estimator, self.seed, self.n_initial = estimator, seed, n_initial_points
-            self.rng = np.random.RandomState(seed)
-            self._random = optuna.samplers.RandomSampler(seed=seed)
-            self.distributions = {n: d.distribution() for n, d in zip(self.names, self.domains, strict=True)}
+    def __init__(self, space: Space, estimator: str, seed: int | None, n_initial_points: int = 8) -> None:
+        self.names = [n for n, d in space._flat.items() if not isinstance(d, Fixed)]
+        self.domains = [space._flat[n] for n in self.names]
+        self.estimator, self.seed, self.n_initial = estimator, seed, n_initial_points
+        self.rng = np.random.RandomState(seed)
+        self._random = optuna.samplers.RandomSampler(seed=seed)
+        self.distributions = {n: d.distribution() for n, d in zip(self.names, self.domains, strict=True)}
 
-        def reseed_rng(self) -> None:
-            self.rng.seed()
-            self._random.reseed_rng()
+    def reseed_rng(self) -> None:
+        self.rng.seed()
+        self._random.reseed_rng()
 
-        def infer_relative_search_space(self, study, trial):
-            return dict(self.distributions)
+    def infer_relative_search_space(self, study, trial):
+        return dict(self.distributions)
 
-        def _point(self, params: dict[str, Any]) -> list[Any]:
-            return [params.get(n, _default(d)) for n, d in zip(self.names, self.domains, strict=True)]
+    def _point(self, params: dict[str, Any]) -> list[Any]:
+        return [params.get(n, _default(d)) for n, d in zip(self.names, self.domains, strict=True)]
 
-        def sample_relative(self, study, trial, search_space):
-            from sklearn.exceptions import ConvergenceWarning
-            from skopt import Optimizer
+    def sample_relative(self, study, trial, search_space):
+        from sklearn.exceptions import ConvergenceWarning
+        from skopt import Optimizer
 
-            trials = study._get_trials(deepcopy=False, use_cache=True)
-            done = [t for t in trials if t.state == TrialState.COMPLETE]
-            if len(done) < self.n_initial:
-                return {}  # independent (random) sampling until skopt has enough points
-            sign = 1.0 if study.direction == optuna.study.StudyDirection.MINIMIZE else -1.0
-            xs = [self._point(t.params) for t in done]
-            ys = [sign * t.value for t in done]
-            running = [t for t in trials if t.state == TrialState.RUNNING and t.number != trial.number and t.params]
-            xs += [self._point(t.params) for t in running]
-            ys += [min(ys)] * len(running)  # constant liar
-            state = int(self.rng.randint(2**31 - 1))
-            estimator = _gbrt(state) if self.estimator == "GBRT" else self.estimator
-            opt = Optimizer([_dimension(d) for d in self.domains], base_estimator=estimator,
-                            n_initial_points=0, random_state=state,
-                            acq_optimizer="sampling" if self.estimator != "GP" else "auto")
-            with warnings.catch_warnings():
-                # skopt swaps a repeated proposal for a random point and warns; the swap is what we want (a study
-                # may hold the same point twice, e.g. from two drivers), and neither that warning nor a GP fit's
-                # convergence warning is something a user can act on.
-                warnings.filterwarnings("ignore", message="The objective has been evaluated", category=UserWarning)
-                warnings.filterwarnings("ignore", category=ConvergenceWarning)
-                opt.tell(xs, ys)
-                x = opt.ask()
-            return {n: _native(v) for n, v in zip(self.names, x, strict=True)}
+        trials = read_trials(study, use_cache=True)
+        done = [t for t in trials if t.state == TrialState.COMPLETE]
+        if len(done) < self.n_initial:
+            return {}  # independent (random) sampling until skopt has enough points
+        sign = 1.0 if study.direction == optuna.study.StudyDirection.MINIMIZE else -1.0
+        xs = [self._point(t.params) for t in done]
+        ys = [sign * t.value for t in done]
+        running = [t for t in trials if t.state == TrialState.RUNNING and t.number != trial.number and t.params]
+        xs += [self._point(t.params) for t in running]
+        ys += [min(ys)] * len(running)  # constant liar
+        state = int(self.rng.randint(2**31 - 1))
+        estimator = _gbrt(state) if self.estimator == "GBRT" else self.estimator
+        opt = Optimizer([_dimension(d) for d in self.domains], base_estimator=estimator,
+                        n_initial_points=0, random_state=state,
+                        acq_optimizer="sampling" if self.estimator != "GP" else "auto")
+        with warnings.catch_warnings():
+            # skopt swaps a repeated proposal for a random point and warns; the swap is what we want (a study
+            # may hold the same point twice, e.g. from two drivers), and neither that warning nor a GP fit's
+            # convergence warning is something a user can act on.
+            warnings.filterwarnings("ignore", message="The objective has been evaluated", category=UserWarning)
+            warnings.filterwarnings("ignore", category=ConvergenceWarning)
+            opt.tell(xs, ys)
+            x = opt.ask()
+        return {n: _native(v) for n, v in zip(self.names, x, strict=True)}
 
-        def sample_independent(self, study, trial, param_name, param_distribution):
-            return self._random.sample_independent(study, trial, param_name, param_distribution)
-
-    return SkoptSampler
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self._random.sample_independent(study, trial, param_name, param_distribution)
 
 
 def _gbrt(random_state: int):
     """skopt's GBRT regressor, tagged as a regressor the way scikit-learn >= 1.6 reads it (skopt 0.10 lists its
     mixin after BaseEstimator, so scikit-learn no longer sees it as one)."""
-    import numpy as np
     from skopt.learning import GradientBoostingQuantileRegressor
 
     class GBRT(GradientBoostingQuantileRegressor):

@@ -3,12 +3,10 @@ and ready spaces for common models (``lightgbm()``, ``xgboost()``, ``mlp()``, ``
 
 from autotune.spaces._domains import (
     Categorical,
-    Conditional,
     Domain,
     Fixed,
     Float,
     Int,
-    choice,
     fixed,
     loguniform,
     randint,
@@ -24,7 +22,7 @@ from autotune.spaces._ready import (
     svm,
     xgboost,
 )
-from autotune.spaces._space import Space
+from autotune.spaces._space import Conditional, Space, choice
 
 __all__ = ["Categorical", "Conditional", "Domain", "Fixed", "Float", "Int", "Space", "choice", "fixed",
            "hist_gradient_boosting", "knn", "lightgbm", "logistic_regression", "loguniform", "mlp", "randint",

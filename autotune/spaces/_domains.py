@@ -229,43 +229,6 @@ class Categorical(Domain):
         return f"choice({list(self.values)!r})"
 
 
-class Conditional(Domain):
-    """A choice among named sub-spaces: the chosen name is a parameter, and so are the chosen branch's values."""
-
-    kind = "conditional"
-
-    def __init__(self, branches: dict[str, dict[str, Any]]) -> None:
-        from autotune.spaces._space import Space  # a branch is itself a space
-
-        if not branches:
-            raise SpaceError("choice: the dict of sub-spaces is empty; give at least one branch.")
-        for key, sub in branches.items():
-            if not isinstance(key, str):
-                raise SpaceError(f"choice: branch names must be strings, but got {key!r}.")
-            if not isinstance(sub, (dict, Space)):
-                raise SpaceError(f"choice: branch '{key}' must be a dict of parameters (possibly empty), but got "
-                                 f"{sub!r}.")
-        self.branches = {k: Space(v, _nested=True) for k, v in branches.items()}
-        self._frozen = True
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": "conditional", "branches": {k: v.to_dict() for k, v in self.branches.items()}}
-
-    def distribution(self):
-        from optuna.distributions import CategoricalDistribution
-
-        return CategoricalDistribution(tuple(self.branches))
-
-    def suggest(self, otrial, name: str) -> str:
-        return otrial.suggest_categorical(name, tuple(self.branches))
-
-    def contains(self, value: Any) -> bool:
-        return value in self.branches
-
-    def __repr__(self) -> str:
-        return f"choice({ {k: dict(v.domains) for k, v in self.branches.items()}!r})"
-
-
 class Fixed(Domain):
     """A constant that appears in ``config`` but is not searched."""
 
@@ -296,19 +259,6 @@ def loguniform(low: float, high: float) -> Float:
 def randint(low: int, high: int, *, step: int = 1, log: bool = False) -> Int:
     """An integer from ``low`` to ``high``, both included."""
     return Int(low, high, step=step, log=log)
-
-
-def choice(options: list[Any] | dict[str, dict[str, Any]]) -> Categorical | Conditional:
-    """One of a list of values, or one of several named sub-spaces (a conditional space).
-
-    >>> choice(["relu", "tanh"])
-    choice(['relu', 'tanh'])
-    """
-    if isinstance(options, dict):
-        return Conditional(options)
-    if isinstance(options, (str, bytes)) or not hasattr(options, "__iter__"):
-        raise SpaceError(f"choice: expected a list of values or a dict of sub-spaces, but got {options!r}.")
-    return Categorical(list(options))
 
 
 def fixed(value: Any) -> Fixed:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from autotune.spaces._domains import Domain, choice, fixed, loguniform, randint, uniform
+from autotune.spaces._domains import Domain, fixed, loguniform, randint, uniform
+from autotune.spaces._space import choice
 
 
 def _merge(base: dict[str, Domain], overrides: dict[str, Any]) -> dict[str, Domain]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from autotune.errors import SpaceError
-from autotune.spaces._domains import Categorical, Conditional, Domain, Fixed
+from autotune.spaces._domains import Categorical, Domain, Fixed, Float, Int
 
 # Where a domain is declared: the choices and branches above it, from the top level down, e.g.
 # (("model", "boosting"), ("booster", "dart")); () at the top level.
@@ -246,10 +246,6 @@ class Space:
                              "use another sampler.")
         return {n: d.grid_values(n) for n, d in self._flat.items()}
 
-    def kinds(self) -> set[str]:
-        """The kinds of domain in the space ('float', 'randint', 'choice', 'conditional')."""
-        return {d.kind for d in self._flat.values()}
-
     @classmethod
     def from_dict(cls, described: dict[str, Any]) -> Space:
         """Rebuild a space from :meth:`to_dict` (as stored in the study database). Choices of non-primitive
@@ -260,21 +256,68 @@ class Space:
         return f"Space({self.domains!r})"
 
 
-def _domain_from_dict(d: dict[str, Any]) -> Domain:
-    from autotune.spaces import _domains as D
+class Conditional(Domain):
+    """A choice among named sub-spaces: the chosen name is a parameter, and so are the chosen branch's values."""
 
+    kind = "conditional"
+
+    def __init__(self, branches: dict[str, dict[str, Any]]) -> None:
+        if not branches:
+            raise SpaceError("choice: the dict of sub-spaces is empty; give at least one branch.")
+        for key, sub in branches.items():
+            if not isinstance(key, str):
+                raise SpaceError(f"choice: branch names must be strings, but got {key!r}.")
+            if not isinstance(sub, (dict, Space)):
+                raise SpaceError(f"choice: branch '{key}' must be a dict of parameters (possibly empty), but got "
+                                 f"{sub!r}.")
+        self.branches = {k: Space(v, _nested=True) for k, v in branches.items()}
+        self._frozen = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "conditional", "branches": {k: v.to_dict() for k, v in self.branches.items()}}
+
+    def distribution(self):
+        from optuna.distributions import CategoricalDistribution
+
+        return CategoricalDistribution(tuple(self.branches))
+
+    def suggest(self, otrial, name: str) -> str:
+        return otrial.suggest_categorical(name, tuple(self.branches))
+
+    def contains(self, value: Any) -> bool:
+        return value in self.branches
+
+    def __repr__(self) -> str:
+        return f"choice({ {k: dict(v.domains) for k, v in self.branches.items()}!r})"
+
+
+def choice(options: list[Any] | dict[str, dict[str, Any]]) -> Categorical | Conditional:
+    """One of a list of values, or one of several named sub-spaces (a conditional space).
+
+    >>> choice(["relu", "tanh"])
+    choice(['relu', 'tanh'])
+    """
+    if isinstance(options, dict):
+        return Conditional(options)
+    if isinstance(options, (str, bytes)) or not hasattr(options, "__iter__"):
+        raise SpaceError(f"choice: expected a list of values or a dict of sub-spaces, but got {options!r}.")
+    return Categorical(list(options))
+
+
+
+def _domain_from_dict(d: dict[str, Any]) -> Domain:
     kind = d["kind"]
     if kind in ("uniform", "loguniform"):
-        return D.Float(d["low"], d["high"], log=kind == "loguniform", step=d.get("step"))
+        return Float(d["low"], d["high"], log=kind == "loguniform", step=d.get("step"))
     if kind == "randint":
-        return D.Int(d["low"], d["high"], step=d.get("step", 1), log=d.get("log", False))
+        return Int(d["low"], d["high"], step=d.get("step", 1), log=d.get("log", False))
     if kind == "choice":
-        return D.Categorical(d["values"], by_index=d.get("by_index", False))
+        return Categorical(d["values"], by_index=d.get("by_index", False))
     if kind == "conditional":
-        return D.Conditional({k: {n: _domain_from_dict(v) for n, v in sub.items()}
+        return Conditional({k: {n: _domain_from_dict(v) for n, v in sub.items()}
                               for k, sub in d["branches"].items()})
     if kind == "fixed":
-        return D.Fixed(d["value"])
+        return Fixed(d["value"])
     raise SpaceError(f"unknown domain kind {kind!r} in a stored space; upgrade autotune.")
 
 

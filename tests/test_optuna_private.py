@@ -1,0 +1,61 @@
+"""Each use of Optuna's private API (``autotune.search._optuna_private``) against the installed Optuna: a release
+that renames or changes one fails here, by name."""
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from autotune.search import _optuna_private as private
+
+
+def _study():
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for x in (0.1, 0.2):
+        trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+        study.tell(trial, x)
+    study.tell(study.ask(), state=TrialState.FAIL)
+    return study
+
+
+def test_read_trials_returns_the_trials_as_samplers_read_them():
+    study = _study()
+    assert [t.number for t in private.read_trials(study)] == [0, 1, 2]
+    assert [t.number for t in private.read_trials(study, states=(TrialState.COMPLETE,), use_cache=True)] == [0, 1]
+    copied = private.read_trials(study, deepcopy=True)
+    assert copied[0] is not study.get_trials(deepcopy=False)[0]
+
+
+def test_n_entries_is_the_number_the_next_trial_gets():
+    study = _study()
+    assert private.n_entries(study) == 3
+    assert study.ask().number == private.n_entries(study) - 1
+
+
+def test_a_trial_id_and_a_system_attribute_set_through_the_storage():
+    study = _study()
+    trial = study.ask()
+    assert isinstance(private.trial_id(trial), int)
+    private.set_trial_system_attr(study, trial, "autotune:mark", True)
+    study.tell(trial, state=TrialState.FAIL)
+    assert study.get_trials(deepcopy=False)[-1].system_attrs["autotune:mark"] is True
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_the_continued_qmc_sampler_carries_its_sequence_on_from_an_offset():
+    space = {"x": optuna.distributions.FloatDistribution(0, 1)}
+
+    def draws(offset: int, n: int) -> list[float]:
+        sampler = private.ContinuedQMCSampler(seed=0, scramble=True, warn_independent_sampling=False)
+        sampler.offset = offset
+        study = optuna.create_study(sampler=sampler)
+        out = []
+        for _ in range(n):
+            trial = study.ask(space)
+            out.append(trial.params["x"])
+            study.tell(trial, 0.0)
+        return out
+
+    first = draws(0, 6)
+    # a study's first trial is a random draw; the sequence follows, here from its point 3 on
+    assert draws(3, 3)[1:] == first[4:6] != draws(0, 3)[1:]
