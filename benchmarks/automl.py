@@ -345,6 +345,9 @@ def main(argv=None) -> int:
     p.add_argument("--json", help="write the per-data-set report here")
     p.add_argument("--raw", default=os.path.join(HERE, "automl_raw.jsonl"), help="one line per run; reused")
     p.add_argument("--report-only", action="store_true", help="report on the runs already in --raw")
+    p.add_argument("--run-seeds", type=int, nargs="+", metavar="SEED",
+                   help="run only these seeds (e.g. one per process, each with its own --raw); the report covers "
+                        "seeds 0 to --seeds - 1 of the runs in --raw")
     args = p.parse_args(argv)
     names = list(all_sets) if args.datasets == ["all"] else args.datasets
     unknown = [n for n in names if n not in all_sets]
@@ -362,7 +365,7 @@ def main(argv=None) -> int:
     if not args.report_only:
         k = 0
         for budget in budgets:
-            for seed in range(args.seeds):
+            for seed in args.run_seeds if args.run_seeds is not None else range(args.seeds):
                 for name in names:
                     task, loader = all_sets[name]
                     order = ["autotune", "flaml"] if k % 2 == 0 else ["flaml", "autotune"]
