@@ -172,7 +172,7 @@ def test_a_name_with_one_domain_in_every_branch_is_stored_as_before(tmp_path):
     back as they were: such a name stays one parameter under its own name."""
     from optuna.trial import FixedTrial
 
-    from autotune.database._database import space_change
+    from autotune.spaces import space_change
 
     space = {"model": at.choice({"forest": {"n_estimators": at.randint(50, 500), "depth": at.randint(2, 8)},
                                  "boosting": {"n_estimators": at.randint(50, 500), "lr": at.loguniform(0.01, 0.3)}}),
