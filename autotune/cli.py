@@ -17,11 +17,11 @@ from autotune.errors import AutotuneError, ConfigError
 
 
 def _storage(args, study=None) -> str:
-    from autotune.database import DEFAULT_STORAGE
+    from autotune.database import resolve_storage
 
     if study is not None:
         return study.resolve_storage(args.storage)
-    return args.storage or os.environ.get("AUTOTUNE_STORAGE") or DEFAULT_STORAGE
+    return resolve_storage(args.storage)
 
 
 def _open(args):

@@ -16,8 +16,7 @@ from typing import Any
 
 from autotune import _names
 from autotune._names import ARTIFACT_NAME_RULE, artifact_name_problem, study_name_problem
-from autotune.database import StudyDatabase
-from autotune.database._database import CONSTRAINTS, FEASIBLE
+from autotune.database import CONSTRAINTS, StudyDatabase, feasible, resolve_storage
 from autotune.errors import StorageError
 from autotune.spaces import Space
 
@@ -51,7 +50,7 @@ class TrialRecord:
     @property
     def feasible(self) -> bool:
         """False when the study's constraints rejected this trial's metrics."""
-        return self.metrics.get(FEASIBLE, True) is not False
+        return feasible(self.metrics)
 
     @property
     def last_step(self) -> int | None:
@@ -359,7 +358,4 @@ def _flat_space(space: dict[str, Any]) -> dict[str, Any]:
 
 def load_study(name: str, storage: str | None = None) -> Result:
     """Open a study from its database alone (``storage`` > ``$AUTOTUNE_STORAGE`` > ``sqlite:///autotune.db``)."""
-    from autotune.database import DEFAULT_STORAGE
-
-    url = storage or os.environ.get("AUTOTUNE_STORAGE") or DEFAULT_STORAGE
-    return Result(StudyDatabase(url, create=False), name)
+    return Result(StudyDatabase(resolve_storage(storage), create=False), name)
