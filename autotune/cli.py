@@ -13,6 +13,7 @@ import os
 import sys
 from typing import Any
 
+from autotune.database import FINISHED, RETRIED, UNCOUNTED, TrialState
 from autotune.errors import AutotuneError, ConfigError
 
 
@@ -139,6 +140,10 @@ def cmd_delete(args) -> int:
     return 0
 
 
+_SHOWN_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING, TrialState.PAUSED,
+                 TrialState.WAITING)  # the order `autotune status` lists them in
+
+
 def cmd_status(args) -> int:
     db = _open(args)
     studies = db.list_studies()
@@ -150,7 +155,7 @@ def cmd_status(args) -> int:
         best = db.best_trial(s.id, s.modes[0]) if len(s.metrics) == 1 else None
         c = counts.get(s.id, {})
         out.append({"study": s.name, "metric": s.metrics, "mode": s.modes, "counts": c,
-                    "finished": sum(c.get(k, 0) for k in ("COMPLETE", "PRUNED", "FAIL")),
+                    "finished": sum(c.get(k, 0) for k in FINISHED),
                     "best_value": _num(best.value) if best else None, "best_trial": best.number if best else None})
     if args.json:
         print(json.dumps(out, indent=2))
@@ -159,8 +164,7 @@ def cmd_status(args) -> int:
         print(f"no studies in {db.shown_url}")
     for s in out:
         c = s["counts"]
-        states = " ".join(f"{k.lower()}={c[k]}" for k in ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "PAUSED",
-                                                          "WAITING", "RETRIED", "UNCOUNTED") if c.get(k))
+        states = " ".join(f"{k.lower()}={c[k]}" for k in (*_SHOWN_STATES, RETRIED, UNCOUNTED) if c.get(k))
         best = f"best {s['best_value']:.6g} (trial {s['best_trial']})" if s["best_trial"] is not None else "best -"
         print(f"{s['study']}: {s['finished']} finished ({states or 'no trials'}) | {'/'.join(s['metric'])} "
               f"{'/'.join(s['mode'])} | {best}")
@@ -281,8 +285,8 @@ def cmd_pruning(args) -> int:
         raise AutotuneError(f"study '{args.name}' has several metrics {result.metrics}; pruners compare trials on "
                             "one, so there is nothing to replay.")
     trials = result.trials
-    ended = [t for t in trials if t.state == "COMPLETE" and t.intermediate]
-    cut = sum(t.state in ("PRUNED", "PAUSED") for t in trials)
+    ended = [t for t in trials if t.state == TrialState.COMPLETE and t.intermediate]
+    cut = sum(t.state in (TrialState.PRUNED, TrialState.PAUSED) for t in trials)
     if len(ended) < 2:
         raise AutotuneError(f"study '{args.name}' has {len(ended)} trial(s) that ran to their end and reported "
                             "values (trial.report) along the way; a replay needs at least 2. Run the study (or a "

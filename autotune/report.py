@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from typing import Any
 
+from autotune.database import RETRIED, UNCOUNTED, TrialState
 from autotune.errors import AutotuneError, StorageError
 
 PARETO_ROWS = 200  # the Pareto table's rows at most (the plot shows the whole front)
@@ -130,7 +131,7 @@ def _header(view) -> str:
                  or "none yet"))
     starts = [t.started_at for t in trials if t.started_at is not None]
     ends = [t.finished_at for t in trials if t.finished_at is not None]
-    running = sum(t.state == "RUNNING" for t in trials)
+    running = sum(t.state == TrialState.RUNNING for t in trials)
     now = time.time()
     if starts:
         last = now if running else max(ends or starts)
@@ -279,19 +280,14 @@ def _param_names(configs: list[dict[str, Any]]) -> list[str]:
 
 
 def _state_order(item: tuple[str, int]) -> int:
-    order = ["COMPLETE", "PRUNED", "PAUSED", "RUNNING", "WAITING", "FAIL", "RETRIED", "UNCOUNTED"]
+    order = [TrialState.COMPLETE, TrialState.PRUNED, TrialState.PAUSED, TrialState.RUNNING, TrialState.WAITING,
+             TrialState.FAIL, RETRIED, UNCOUNTED]
     return order.index(item[0]) if item[0] in order else len(order)
 
 
 def _live_drivers(result) -> list[Any]:
     """The drivers registered on the study that heartbeat within the last minute."""
-    import sqlalchemy as sa
-
-    from autotune.database import _schema as S
-
-    rows = result.db.read(lambda c: c.execute(sa.select(S.drivers).where(
-        S.drivers.c.study_id == result.row.id)).all())
-    return [d for d in rows if d.heartbeat_at > time.time() - 60]
+    return [d for d in result.db.drivers(result.row.id) if d.heartbeat_at > time.time() - 60]
 
 
 def _version(package: str) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 from autotune import _names
 from autotune._names import ARTIFACT_NAME_RULE, artifact_name_problem, study_name_problem
-from autotune.database import CONSTRAINTS, StudyDatabase, feasible, resolve_storage
+from autotune.database import CONSTRAINTS, FINISHED, StudyDatabase, TrialState, feasible, resolve_storage
 from autotune.errors import StorageError
 from autotune.spaces import Space
 
@@ -118,7 +118,7 @@ class Result:
                                "trial; look at the Pareto front instead.")
         row = self.db.best_trial(self.row.id, self.modes[0])
         if row is None:
-            done = self.counts.get("COMPLETE", 0)
+            done = self.counts.get(TrialState.COMPLETE, 0)
             if done:
                 raise StorageError(f"study '{self.name}' has {done} completed trial{'s' * (done > 1)}, but none meets "
                                    "its constraints, so it has no best trial; their constraint values are in "
@@ -133,7 +133,7 @@ class Result:
 
         With one metric it holds the best trial (and any ties).
         """
-        done = [t for t in self.trials if t.state == "COMPLETE" and t.values and t.feasible]
+        done = [t for t in self.trials if t.state == TrialState.COMPLETE and t.values and t.feasible]
         signs = [1.0 if m == "min" else -1.0 for m in self.modes]
         keys = {t.number: [s * v for s, v in zip(signs, t.values, strict=True)] for t in done}
 
@@ -259,7 +259,7 @@ class Result:
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(list(self.metrics))
         frozen = [self.frozen_trial(t, space) for t in (self.trials if trials is None else trials)
-                  if t.state in ("COMPLETE", "PRUNED", "FAIL")]
+                  if t.state in FINISHED]
         study.add_trials(frozen)
         return study
 
@@ -268,15 +268,16 @@ class Result:
         start and finish times, a pruned trial with its last report as its value, a PAUSED trial (halving) as
         RUNNING with the user attribute ``autotune_state``."""
         import optuna
-        from optuna.trial import TrialState
+        from optuna.trial import TrialState as OptunaState
 
         space = space or self.space or self._stored_space
-        state = TrialState.RUNNING if t.state == "PAUSED" else TrialState[t.state]
-        values = t.values if state == TrialState.COMPLETE else None
-        if state == TrialState.PRUNED and t.value is not None and len(self.metrics) == 1:
+        paused = t.state == TrialState.PAUSED
+        state = OptunaState.RUNNING if paused else OptunaState[t.state]
+        values = t.values if state == OptunaState.COMPLETE else None
+        if state == OptunaState.PRUNED and t.value is not None and len(self.metrics) == 1:
             values = [t.value]
-        cons = t.metrics.get(CONSTRAINTS) if state == TrialState.COMPLETE else None
-        extra = {"autotune_state": t.state} if t.state == "PAUSED" else {}
+        cons = t.metrics.get(CONSTRAINTS) if state == OptunaState.COMPLETE else None
+        extra = {"autotune_state": t.state} if paused else {}
         ft = optuna.trial.create_trial(
             state=state, values=values, params=t.params, distributions=space.distributions_for(t.params),
             intermediate_values={int(s): v for s, v in t.intermediate}, user_attrs={
@@ -290,7 +291,7 @@ class Result:
                 ft.datetime_complete = datetime.datetime.fromtimestamp(max(finished, t.started_at))
         else:
             ft.datetime_start = (datetime.datetime.fromtimestamp(t.started_at)
-                                 if t.started_at is not None and state != TrialState.WAITING else None)
+                                 if t.started_at is not None and state != OptunaState.WAITING else None)
         return ft
 
     def export_best(self, folder: str | os.PathLike) -> list[str]:

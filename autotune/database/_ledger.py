@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from autotune.database import _schema as S
 from autotune.database._artifact_table import ArtifactTable, delete_external
 from autotune.database._drivers import driver_dead
+from autotune.database._states import RAN_WELL, TrialState
 from autotune.database._studies import Peek
 from autotune.errors import StorageError
 
@@ -51,7 +52,7 @@ _TAKE_SEQ = (S.studies.update().where(_STUDY.id == sa.bindparam("b_sid"))
              .returning(_STUDY.log_seq, _STUDY.n_active, _STUDY.n_waiting))
 _FINISH = (S.trials.update()
            .where(_TRIAL.study_id == sa.bindparam("b_sid"), _TRIAL.number == sa.bindparam("b_number"),
-                  _TRIAL.state == "RUNNING", _TRIAL.owner == sa.bindparam("b_owner"))
+                  _TRIAL.state == TrialState.RUNNING, _TRIAL.owner == sa.bindparam("b_owner"))
            .values(state=sa.bindparam("b_state"), value=sa.bindparam("b_value"),
                    objective_values=sa.bindparam("b_values"), metrics=sa.bindparam("b_metrics"),
                    intermediate=sa.bindparam("b_inter"), error=sa.bindparam("b_error"),
@@ -97,15 +98,15 @@ class Ledger(ArtifactTable):
         second finds it no longer RUNNING (PostgreSQL re-checks the condition after the first commits) and does
         nothing, so a configuration is never queued twice nor the budget given back twice. None then.
         """
-        taken = conn.execute(S.trials.update().where(S.trials.c.id == row.id, S.trials.c.state == "RUNNING")
-                             .values(state="FAIL", counted=False, finished_at=time.time())).rowcount
+        taken = conn.execute(S.trials.update().where(S.trials.c.id == row.id, S.trials.c.state == TrialState.RUNNING)
+                             .values(state=TrialState.FAIL, counted=False, finished_at=time.time())).rowcount
         if taken != 1:
             return None
         new = conn.execute(S.studies.update().where(S.studies.c.id == study_id)
                            .values(next_number=S.studies.c.next_number + 1, n_waiting=S.studies.c.n_waiting + 1)
                            .returning(S.studies.c.next_number)).scalar_one() - 1
         conn.execute(S.trials.insert().values(
-            study_id=study_id, number=new, state="WAITING", params=row.params, origin="queue",
+            study_id=study_id, number=new, state=TrialState.WAITING, params=row.params, origin="queue",
             attempt=row.attempt if same_attempt else row.attempt + 1, retry_of=row.number, counted=True))
         seq = self._next_seq(conn, study_id, n_active=-1)
         conn.execute(S.trials.update().where(S.trials.c.id == row.id).values(
@@ -127,7 +128,7 @@ class Ledger(ArtifactTable):
             if dead:
                 conn.execute(S.drivers.delete().where(S.drivers.c.id.in_(dead)))
             running = conn.execute(sa.select(S.trials).where(S.trials.c.study_id == study_id,
-                                                             S.trials.c.state == "RUNNING",
+                                                             S.trials.c.state == TrialState.RUNNING,
                                                              S.trials.c.owner != me if me else sa.true())).all()
             stale = [r for r in running if driver_dead(drivers.get(r.owner), host, now, grace)]
             out = []
@@ -159,7 +160,7 @@ class Ledger(ArtifactTable):
             if unique and conn.execute(sa.select(S.trials.c.id).where(
                     S.trials.c.study_id == study_id, S.trials.c.params == text, S.trials.c.counted).limit(1)).first():
                 raise _Duplicate
-            self._hot(conn, "insert", {"study_id": study_id, "number": next_number - 1, "state": "RUNNING",
+            self._hot(conn, "insert", {"study_id": study_id, "number": next_number - 1, "state": TrialState.RUNNING,
                                        "params": text, "owner": driver_id, "origin": origin,
                                        "attempt": 0, "counted": True, "started_at": time.time()})
             return next_number - 1, Peek(log_seq, n_active, n_waiting)
@@ -185,7 +186,7 @@ class Ledger(ArtifactTable):
             if ok is None:
                 return None
             query = sa.select(T.id, T.number, T.params, T.attempt, T.retry_of).where(
-                T.study_id == study_id, T.state == "WAITING")
+                T.study_id == study_id, T.state == TrialState.WAITING)
             if retry_of is not None:
                 query = query.where(T.retry_of == retry_of)
             if not_retry_of:
@@ -194,7 +195,7 @@ class Ledger(ArtifactTable):
             if row is None:
                 raise _NothingToClaim  # roll back the counters taken above
             conn.execute(S.trials.update().where(S.trials.c.id == row.id).values(
-                state="RUNNING", owner=driver_id, started_at=time.time()))
+                state=TrialState.RUNNING, owner=driver_id, started_at=time.time()))
             return {"number": row.number, "params": json.loads(row.params), "attempt": row.attempt,
                     "retry_of": row.retry_of}
         try:
@@ -231,8 +232,8 @@ class Ledger(ArtifactTable):
                 n_waiting=S.studies.c.n_waiting + len(todo)).returning(S.studies.c.next_number)).scalar_one()
             first = end - len(todo)
             conn.execute(S.trials.insert(), [
-                dict(study_id=study_id, number=first + i, state="WAITING", params=json.dumps(p), origin="queue",
-                     attempt=0, counted=True) for i, p in enumerate(todo)])
+                dict(study_id=study_id, number=first + i, state=TrialState.WAITING, params=json.dumps(p),
+                     origin="queue", attempt=0, counted=True) for i, p in enumerate(todo)])
             return list(range(first, end)), left_out
         return self.write(fn)
 
@@ -243,7 +244,7 @@ class Ledger(ArtifactTable):
             for number in sorted(numbers, reverse=True):
                 gone = conn.execute(S.trials.delete().where(S.trials.c.study_id == study_id,
                                                             S.trials.c.number == number,
-                                                            S.trials.c.state == "WAITING")).rowcount
+                                                            S.trials.c.state == TrialState.WAITING)).rowcount
                 if gone:
                     conn.execute(S.studies.update().where(S.studies.c.id == study_id)
                                  .values(n_waiting=S.studies.c.n_waiting - gone))
@@ -276,7 +277,7 @@ class Ledger(ArtifactTable):
 
         def requeue_fn(conn: Connection) -> tuple[int, int | None, Peek | None]:
             row = conn.execute(sa.select(S.trials).where(
-                S.trials.c.study_id == study_id, S.trials.c.number == number, S.trials.c.state == "RUNNING",
+                S.trials.c.study_id == study_id, S.trials.c.number == number, S.trials.c.state == TrialState.RUNNING,
                 S.trials.c.owner == driver_id)).first()
             if row is None:
                 return -1, None, None
@@ -294,7 +295,7 @@ class Ledger(ArtifactTable):
                 "b_tb": tb, "b_finished": time.time(), "b_seq": seq}).rowcount
             if done != 1:
                 raise _TakenOver  # roll back the sequence number taken above
-            if artifacts and state == "COMPLETE":
+            if artifacts and state == TrialState.COMPLETE:
                 dropped.extend(self._store_artifacts(conn, study_id, number, artifacts, keep_artifacts, mode))
             return seq, None, Peek(seq, n_active, n_waiting)
 
@@ -316,7 +317,7 @@ class Ledger(ArtifactTable):
 
     def _owned(self, conn: Connection, study_id: int, driver_id: str) -> list[Any]:
         return conn.execute(sa.select(S.trials).where(S.trials.c.study_id == study_id,
-                                                      S.trials.c.state == "RUNNING",
+                                                      S.trials.c.state == TrialState.RUNNING,
                                                       S.trials.c.owner == driver_id)).all()
 
     def release_owned(self, study_id: int, driver_id: str) -> None:
@@ -324,10 +325,10 @@ class Ledger(ArtifactTable):
         give their numbers back while no later trial took one, so the study's numbering has no gap)."""
         def fn(conn: Connection) -> None:
             for r in sorted(self._owned(conn, study_id, driver_id), key=lambda r: -r.number):
-                mine = (S.trials.c.id == r.id, S.trials.c.state == "RUNNING")  # unless taken over meanwhile
+                mine = (S.trials.c.id == r.id, S.trials.c.state == TrialState.RUNNING)  # unless taken over meanwhile
                 if r.origin == "queue":
                     done = conn.execute(S.trials.update().where(*mine).values(
-                        state="WAITING", owner=None, started_at=None, intermediate=None)).rowcount
+                        state=TrialState.WAITING, owner=None, started_at=None, intermediate=None)).rowcount
                     delta = {"n_waiting": S.studies.c.n_waiting + done}
                 else:
                     done = conn.execute(S.trials.delete().where(*mine)).rowcount
@@ -350,9 +351,10 @@ class Ledger(ArtifactTable):
 
     def running(self, study_id: int) -> list[Any]:
         """The trials not finished yet: RUNNING, and PAUSED (by the halving pruner, to be continued or pruned)."""
+        unfinished = (TrialState.RUNNING, TrialState.PAUSED)
         return self.read(lambda c: c.execute(sa.select(S.trials.c.number, S.trials.c.state, S.trials.c.owner)
                                              .where(S.trials.c.study_id == study_id,
-                                                    S.trials.c.state.in_(("RUNNING", "PAUSED")))).all())
+                                                    S.trials.c.state.in_(unfinished))).all())
 
     def set_failures_aside(self, study_id: int) -> int | None:
         """For a study none of whose trials has run well (completed, pruned or paused) and none running: its failed
@@ -361,14 +363,14 @@ class Ledger(ArtifactTable):
         T = S.trials.c
 
         def fn(conn: Connection) -> int | None:
-            if conn.execute(sa.select(T.number).where(T.study_id == study_id, T.state.in_(
-                    ("COMPLETE", "PRUNED", "PAUSED"))).limit(1)).first() is not None:
+            if conn.execute(sa.select(T.number).where(T.study_id == study_id, T.state.in_(RAN_WELL))
+                            .limit(1)).first() is not None:
                 return None
-            if conn.execute(sa.select(T.number).where(T.study_id == study_id, T.state == "RUNNING")
+            if conn.execute(sa.select(T.number).where(T.study_id == study_id, T.state == TrialState.RUNNING)
                             .limit(1)).first() is not None:
                 return 0  # another driver is at work: its failures are its run's
-            k = conn.execute(S.trials.update().where(T.study_id == study_id, T.state == "FAIL", T.counted).values(
-                counted=False, error=sa.func.coalesce(T.error, "failed") + SET_ASIDE)).rowcount
+            k = conn.execute(S.trials.update().where(T.study_id == study_id, T.state == TrialState.FAIL, T.counted)
+                             .values(counted=False, error=sa.func.coalesce(T.error, "failed") + SET_ASIDE)).rowcount
             if k:
                 self._next_seq(conn, study_id, n_active=-k)
             return k
@@ -380,7 +382,8 @@ class Ledger(ArtifactTable):
         """These trials, if still PAUSED: number, params and reports, by number."""
         return self.read(lambda c: c.execute(
             sa.select(S.trials.c.number, S.trials.c.params, S.trials.c.intermediate)
-            .where(S.trials.c.study_id == study_id, S.trials.c.state == "PAUSED", S.trials.c.number.in_(numbers))
+            .where(S.trials.c.study_id == study_id, S.trials.c.state == TrialState.PAUSED,
+                   S.trials.c.number.in_(numbers))
             .order_by(S.trials.c.number)).all())
 
     def pause(self, study_id: int, number: int, driver_id: str, intermediate: list[list[float]] | None) -> bool:
@@ -388,9 +391,9 @@ class Ledger(ArtifactTable):
         A paused trial keeps its place in the budget; nothing else changes until it is continued or pruned."""
         def fn(conn: Connection) -> bool:
             return conn.execute(S.trials.update().where(
-                S.trials.c.study_id == study_id, S.trials.c.number == number, S.trials.c.state == "RUNNING",
+                S.trials.c.study_id == study_id, S.trials.c.number == number, S.trials.c.state == TrialState.RUNNING,
                 S.trials.c.owner == driver_id).values(
-                state="PAUSED", intermediate=json.dumps(intermediate) if intermediate else None)
+                state=TrialState.PAUSED, intermediate=json.dumps(intermediate) if intermediate else None)
             ).rowcount == 1
         return self.write(fn)
 
@@ -399,7 +402,7 @@ class Ledger(ArtifactTable):
         """A paused trial still as a plan saw it: decisions from an older read (another driver continued it and
         it paused again, at a later rung, meanwhile) must not apply to it."""
         col = S.trials.c.intermediate
-        return (S.trials.c.state == "PAUSED", col.is_(None) if seen is None else col == seen)
+        return (S.trials.c.state == TrialState.PAUSED, col.is_(None) if seen is None else col == seen)
 
     def resume_paused(self, study_id: int, number: int, driver_id: str, seen: str | None) -> Any | None:
         """Continue a PAUSED trial under this driver (RUNNING again); None if another driver took it first, or it
@@ -407,7 +410,7 @@ class Ledger(ArtifactTable):
         def fn(conn: Connection) -> Any | None:
             where = (S.trials.c.study_id == study_id, S.trials.c.number == number)
             if conn.execute(S.trials.update().where(*where, *self._as_seen(seen))
-                            .values(state="RUNNING", owner=driver_id)).rowcount != 1:
+                            .values(state=TrialState.RUNNING, owner=driver_id)).rowcount != 1:
                 return None
             return conn.execute(sa.select(S.trials).where(*where)).one()
         return self.write(fn)
@@ -427,7 +430,8 @@ class Ledger(ArtifactTable):
                 values = json.dumps([value]) if value is not None else None
                 # conditional: where another driver continued the trial after the plan read it, nothing matches
                 if conn.execute(S.trials.update().where(*where, *self._as_seen(text)).values(
-                        state="PRUNED", value=value, objective_values=values, finished_at=time.time())).rowcount != 1:
+                        state=TrialState.PRUNED, value=value, objective_values=values,
+                        finished_at=time.time())).rowcount != 1:
                     continue  # pruned by another driver, or continued meanwhile
                 conn.execute(S.trials.update().where(*where).values(finish_seq=self._next_seq(conn, study_id)))
                 done.append(number)

@@ -19,6 +19,7 @@ from autotune.database._artifact_table import delete_external, written_here
 from autotune.database._connection import DatabaseConnection
 from autotune.database._constraints import feasible
 from autotune.database._drivers import driver_dead
+from autotune.database._states import RAN_WELL, RETRIED, UNCOUNTED, TrialState
 from autotune.errors import ConfigError, StorageError
 from autotune.spaces import space_change
 
@@ -183,26 +184,26 @@ class Studies(DatabaseConnection):
         rows, retries = self.read(fn)
         out: dict[int, dict[str, int]] = {}
         for sid, state, counted, n in rows:
-            key = state if counted else "RETRIED"
+            key = state if counted else RETRIED
             out.setdefault(sid, {})[key] = out.setdefault(sid, {}).get(key, 0) + n
         for sid, c in out.items():  # each configuration queued again has one successor naming it
-            superseded = c.pop("RETRIED", 0)
+            superseded = c.pop(RETRIED, 0)
             retried = min(superseded, retries.get(sid, 0))
-            c.update({k: n for k, n in (("RETRIED", retried), ("UNCOUNTED", superseded - retried)) if n})
+            c.update({k: n for k, n in ((RETRIED, retried), (UNCOUNTED, superseded - retried)) if n})
         return out
 
     def ran_well(self, study_id: int) -> bool:
         """Whether some trial of the study completed, or was pruned or paused (ran until a pruner judged it)."""
         T = S.trials.c
-        return self.read(lambda c: c.execute(sa.select(T.number).where(T.study_id == study_id, T.state.in_(
-            ("COMPLETE", "PRUNED", "PAUSED"))).limit(1)).first()) is not None
+        return self.read(lambda c: c.execute(sa.select(T.number).where(
+            T.study_id == study_id, T.state.in_(RAN_WELL)).limit(1)).first()) is not None
 
     def best_trial(self, study_id: int, mode: str) -> Any | None:
         """The best completed trial that meets the study's constraints (if it has any)."""
         order = S.trials.c.value.asc() if mode == "min" else S.trials.c.value.desc()
         offset, page = 0, 1
         while True:
-            query = (sa.select(S.trials).where(S.trials.c.study_id == study_id, S.trials.c.state == "COMPLETE")
+            query = (sa.select(S.trials).where(S.trials.c.study_id == study_id, S.trials.c.state == TrialState.COMPLETE)
                      .order_by(order, S.trials.c.number).offset(offset).limit(page))
             rows = self.read(lambda c, q=query: c.execute(q).all())
             for r in rows:

@@ -20,9 +20,10 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from autotune.database import TrialState
 from autotune.errors import AutotuneError, TrialPaused, TrialPruned
 
-COMPLETE, PRUNED, FAIL, PAUSED = "COMPLETE", "PRUNED", "FAIL", "PAUSED"
+COMPLETE, PRUNED, FAIL, PAUSED = TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.PAUSED
 PAUSE = "pause"  # a report's answer, beside True (prune) and False (go on)
 
 
