@@ -172,7 +172,7 @@ class MLflow(Callback):
                 self._log_best(result)
             else:
                 front = [{"trial": t.number, "values": dict(zip(result.metrics, t.values, strict=True)),
-                          "params": result._config(t.params)} for t in result.pareto_front]
+                          "params": result.config(t.params)} for t in result.pareto_front]
                 client.log_dict(self.parent_id, {"metrics": result.metrics, "modes": result.modes,
                                                  "pareto_front": front}, "pareto_front.json")
                 client.set_tag(self.parent_id, "autotune.pareto_size", str(len(front)))
@@ -209,7 +209,7 @@ class MLflow(Callback):
         client.set_tag(self.parent_id, "autotune.best_value", repr(best.value))
         client.log_metric(self.parent_id, _metric_key(f"best_{metric}"), float(best.value),
                           step=int(best.number))
-        params = result._config(best.params)
+        params = result.config(best.params)
         summary = {"study": result.name, "trial": best.number, "metric": metric, "value": best.value,
                    "params": params}
         with tempfile.TemporaryDirectory() as tmp:

@@ -179,7 +179,7 @@ def cmd_trials(args) -> int:
     for t in result.trials:
         rows.append({"number": t.number, "state": t.state,
                      "value": _num(t.value) if len(result.metrics) == 1 else [_num(v) for v in (t.values or [])],
-                     "params": result._config(t.params),
+                     "params": result.config(t.params),
                      "duration": round(t.duration, 3) if t.duration is not None else None,
                      "error": t.error, "origin": t.origin})
     if args.format == "json":
@@ -216,7 +216,7 @@ def cmd_best(args) -> int:
         return _print_pareto(result, args)
     best = result.best_trial
     payload = {"study": args.name, "trial": best.number, "value": _num(best.value), "metric": result.metrics[0],
-               "params": result._config(best.params), "metrics": best.metrics,
+               "params": result.config(best.params), "metrics": best.metrics,
                "artifacts": result.artifact_names()}
     if args.export:
         payload["exported"] = _export(result, best, payload, args.export)
@@ -261,7 +261,7 @@ def _print_pareto(result, args) -> int:
         raise AutotuneError(f"study '{args.name}' has several metrics {result.metrics}, so it has no single best "
                             "trial to export; pick one from the Pareto front and use Result.best_artifact.")
     rows = [{"trial": t.number, "values": dict(zip(result.metrics, map(_num, t.values), strict=True)),
-             "params": result._config(t.params)} for t in front]
+             "params": result.config(t.params)} for t in front]
     if args.json:
         print(json.dumps({"study": args.name, "metrics": result.metrics, "modes": result.modes,
                           "pareto_front": rows}, indent=2, default=str))
@@ -278,7 +278,7 @@ def _print_pareto(result, args) -> int:
 
 def cmd_pruning(args) -> int:
     from autotune.result import Result
-    from autotune.search._replay import replay
+    from autotune.search import replay
 
     result = Result(_open(args), args.name)
     if len(result.metrics) > 1:
@@ -320,11 +320,11 @@ def cmd_pruning(args) -> int:
 def cmd_report(args) -> int:
     import time
 
-    from autotune.plots import _need_plotly
+    from autotune.plots import need_plotly
     from autotune.report import write_report
     from autotune.result import Result
 
-    _need_plotly()  # before the database is read: the one thing a user may have to install
+    need_plotly()  # before the database is read: the one thing a user may have to install
     t0 = time.perf_counter()
     result = Result(_open(args), args.name)
     path = args.output or f"{args.name}-report.html"

@@ -41,7 +41,7 @@ DRAWN = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.PAUSED, TrialState.R
 EVALUATORS = ("ped-anova", "fanova", "mdi")
 
 
-def _need_plotly() -> None:
+def need_plotly() -> None:
     try:
         import plotly  # noqa: F401
     except ImportError:
@@ -54,7 +54,7 @@ class View:
     from one view)."""
 
     def __init__(self, result, trials=None, seed: int = 0) -> None:
-        _need_plotly()
+        need_plotly()
         self.result = result
         self.trials = sorted(result.trials if trials is None else trials, key=lambda t: t.number)
         self.metrics, self.modes = list(result.metrics), list(result.modes)

@@ -164,12 +164,12 @@ def _best(view) -> str:
         if not front:
             return "<section id=\"best\"><h2>Pareto front</h2><p class=\"note\">No completed trial yet.</p></section>\n"
         shown = front[:PARETO_ROWS]
-        params = _param_names([result._config(t.params) for t in shown])
+        params = _param_names([result.config(t.params) for t in shown])
         head = "".join(f"<th>{_e(m)} ({m_})</th>" for m, m_ in zip(view.metrics, view.modes, strict=True))
         head += "".join(f"<th>{_e(p)}</th>" for p in params)
         rows = []
         for t in shown:
-            config = result._config(t.params)
+            config = result.config(t.params)
             cells = "".join(f"<td>{_num(v)}</td>" for v in t.values)
             cells += "".join(f"<td>{_num(config.get(p, ''))}</td>" for p in params)
             rows.append(f"<tr><td>{t.number}</td>{cells}</tr>")
@@ -182,7 +182,7 @@ def _best(view) -> str:
         best = result.best_trial
     except StorageError as exc:
         return f"<section id=\"best\"><h2>Best trial</h2><p class=\"note\">{_e(exc)}</p></section>\n"
-    config = result._config(best.params)
+    config = result.config(best.params)
     rows = [("trial", str(best.number)), (_e(view.metrics[0]), _num(best.value))]
     rows += [(_e(k), _num(v)) for k, v in config.items()]
     rows += [(f"metric {_e(k)}", _num(v)) for k, v in best.metrics.items()
@@ -239,7 +239,7 @@ def _table(view) -> str:
     from autotune.plots import drivers
 
     result = view.result
-    configs = [result._config(t.params) for t in view.trials]
+    configs = [result.config(t.params) for t in view.trials]
     params = _param_names(configs)
     names = drivers(view.trials)
     many = len(view.metrics) > 1

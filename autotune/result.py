@@ -85,9 +85,9 @@ class Result:
     def modes(self) -> list[str]:
         return self.row.modes
 
-    def _config(self, params: dict[str, Any]) -> dict[str, Any]:
-        """The config the objective saw: stored params plus constants (choices by index decoded when the
-        study's space is at hand)."""
+    def config(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The config the objective saw for a trial's stored ``params``: the params plus the space's constants
+        (choices by index decoded when the study's space is at hand)."""
         if self.space is not None:
             try:
                 return self.space.config_from_params(params)
@@ -102,6 +102,8 @@ class Result:
             if desc.get("kind") == "fixed":
                 out.setdefault(name, desc["value"])
         return out
+
+    _config = config  # (the name AutoML and the engine still call it by)
 
     @functools.cached_property
     def _stored_space(self) -> Space:
@@ -148,7 +150,7 @@ class Result:
 
     @property
     def best_params(self) -> dict[str, Any]:
-        return self._config(self.best_trial.params)
+        return self.config(self.best_trial.params)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -167,7 +169,7 @@ class Result:
             else:
                 for i, m in enumerate(self.metrics):
                     row[f"values_{m}"] = t.values[i] if t.values else None
-            for k, v in self._config(t.params).items():
+            for k, v in self.config(t.params).items():
                 row[f"params_{k}"] = v
             for k, v in t.metrics.items():
                 if k not in self.metrics:
