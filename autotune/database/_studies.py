@@ -42,6 +42,7 @@ class Peek:
     n_active: int
     n_waiting: int
 
+
 class Studies(DatabaseConnection):
     """Studies and the reads of their trials."""
 
