@@ -30,6 +30,7 @@ import tempfile
 import time
 from typing import Any
 
+from autotune.database import TrialState
 from autotune.errors import ConfigError
 
 HOOKS = ("on_run_start", "on_trial_end", "on_run_end")
@@ -125,7 +126,7 @@ class MLflow(Callback):
                 filter_string=f"tags.`autotune.study` = '{_quote(result.name)}' and tags.`autotune.role` = 'study'")
             if found:
                 self.parent_id = found[0].info.run_id
-                client.update_run(self.parent_id, status="RUNNING")
+                client.update_run(self.parent_id, status="RUNNING")  # (an MLflow run status)
             else:
                 run = client.create_run(self.experiment_id, run_name=result.name, tags={
                     "autotune.study": result.name, "autotune.role": "study",
@@ -159,7 +160,7 @@ class MLflow(Callback):
             client.log_batch(rid, metrics=metrics[i:i + 100], params=params[i:i + 100],
                              tags=[RunTag("autotune.duration_s", f"{trial.duration:.3f}")]
                              if i == 0 and trial.duration is not None else [])
-        status = {"COMPLETE": "FINISHED", "PRUNED": "KILLED"}.get(trial.state, "FAILED")
+        status = {TrialState.COMPLETE: "FINISHED", TrialState.PRUNED: "KILLED"}.get(trial.state, "FAILED")  # MLflow's
         client.set_terminated(rid, status=status, end_time=end)
 
     def on_run_end(self, result, error: BaseException | None) -> None:
@@ -171,7 +172,7 @@ class MLflow(Callback):
                 self._log_best(result)
             else:
                 front = [{"trial": t.number, "values": dict(zip(result.metrics, t.values, strict=True)),
-                          "params": result._config(t.params)} for t in result.pareto_front]
+                          "params": result.config(t.params)} for t in result.pareto_front]
                 client.log_dict(self.parent_id, {"metrics": result.metrics, "modes": result.modes,
                                                  "pareto_front": front}, "pareto_front.json")
                 client.set_tag(self.parent_id, "autotune.pareto_size", str(len(front)))
@@ -186,7 +187,7 @@ class MLflow(Callback):
         out: dict[str, float] = {}
         for i, m in enumerate(self.metrics):
             v = trial.values[i] if trial.values and i < len(trial.values) else None
-            if isinstance(v, (int, float)) and math.isfinite(v) and trial.state == "COMPLETE":
+            if isinstance(v, (int, float)) and math.isfinite(v) and trial.state == TrialState.COMPLETE:
                 out[m] = float(v)
         for k, v in trial.metrics.items():
             if k.startswith("_") or k in out or isinstance(v, bool) or not isinstance(v, (int, float)):
@@ -208,7 +209,7 @@ class MLflow(Callback):
         client.set_tag(self.parent_id, "autotune.best_value", repr(best.value))
         client.log_metric(self.parent_id, _metric_key(f"best_{metric}"), float(best.value),
                           step=int(best.number))
-        params = result._config(best.params)
+        params = result.config(best.params)
         summary = {"study": result.name, "trial": best.number, "metric": metric, "value": best.value,
                    "params": params}
         with tempfile.TemporaryDirectory() as tmp:

@@ -13,15 +13,16 @@ import os
 import sys
 from typing import Any
 
+from autotune.database import FINISHED, RETRIED, UNCOUNTED, TrialState
 from autotune.errors import AutotuneError, ConfigError
 
 
 def _storage(args, study=None) -> str:
-    from autotune.database import DEFAULT_STORAGE
+    from autotune.database import resolve_storage
 
     if study is not None:
         return study.resolve_storage(args.storage)
-    return args.storage or os.environ.get("AUTOTUNE_STORAGE") or DEFAULT_STORAGE
+    return resolve_storage(args.storage)
 
 
 def _open(args):
@@ -139,6 +140,10 @@ def cmd_delete(args) -> int:
     return 0
 
 
+_SHOWN_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING, TrialState.PAUSED,
+                 TrialState.WAITING)  # the order `autotune status` lists them in
+
+
 def cmd_status(args) -> int:
     db = _open(args)
     studies = db.list_studies()
@@ -150,7 +155,7 @@ def cmd_status(args) -> int:
         best = db.best_trial(s.id, s.modes[0]) if len(s.metrics) == 1 else None
         c = counts.get(s.id, {})
         out.append({"study": s.name, "metric": s.metrics, "mode": s.modes, "counts": c,
-                    "finished": sum(c.get(k, 0) for k in ("COMPLETE", "PRUNED", "FAIL")),
+                    "finished": sum(c.get(k, 0) for k in FINISHED),
                     "best_value": _num(best.value) if best else None, "best_trial": best.number if best else None})
     if args.json:
         print(json.dumps(out, indent=2))
@@ -159,8 +164,7 @@ def cmd_status(args) -> int:
         print(f"no studies in {db.shown_url}")
     for s in out:
         c = s["counts"]
-        states = " ".join(f"{k.lower()}={c[k]}" for k in ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "PAUSED",
-                                                          "WAITING", "RETRIED", "UNCOUNTED") if c.get(k))
+        states = " ".join(f"{k.lower()}={c[k]}" for k in (*_SHOWN_STATES, RETRIED, UNCOUNTED) if c.get(k))
         best = f"best {s['best_value']:.6g} (trial {s['best_trial']})" if s["best_trial"] is not None else "best -"
         print(f"{s['study']}: {s['finished']} finished ({states or 'no trials'}) | {'/'.join(s['metric'])} "
               f"{'/'.join(s['mode'])} | {best}")
@@ -175,7 +179,7 @@ def cmd_trials(args) -> int:
     for t in result.trials:
         rows.append({"number": t.number, "state": t.state,
                      "value": _num(t.value) if len(result.metrics) == 1 else [_num(v) for v in (t.values or [])],
-                     "params": result._config(t.params),
+                     "params": result.config(t.params),
                      "duration": round(t.duration, 3) if t.duration is not None else None,
                      "error": t.error, "origin": t.origin})
     if args.format == "json":
@@ -212,7 +216,7 @@ def cmd_best(args) -> int:
         return _print_pareto(result, args)
     best = result.best_trial
     payload = {"study": args.name, "trial": best.number, "value": _num(best.value), "metric": result.metrics[0],
-               "params": result._config(best.params), "metrics": best.metrics,
+               "params": result.config(best.params), "metrics": best.metrics,
                "artifacts": result.artifact_names()}
     if args.export:
         payload["exported"] = _export(result, best, payload, args.export)
@@ -257,7 +261,7 @@ def _print_pareto(result, args) -> int:
         raise AutotuneError(f"study '{args.name}' has several metrics {result.metrics}, so it has no single best "
                             "trial to export; pick one from the Pareto front and use Result.best_artifact.")
     rows = [{"trial": t.number, "values": dict(zip(result.metrics, map(_num, t.values), strict=True)),
-             "params": result._config(t.params)} for t in front]
+             "params": result.config(t.params)} for t in front]
     if args.json:
         print(json.dumps({"study": args.name, "metrics": result.metrics, "modes": result.modes,
                           "pareto_front": rows}, indent=2, default=str))
@@ -274,15 +278,15 @@ def _print_pareto(result, args) -> int:
 
 def cmd_pruning(args) -> int:
     from autotune.result import Result
-    from autotune.search._replay import replay
+    from autotune.search import replay
 
     result = Result(_open(args), args.name)
     if len(result.metrics) > 1:
         raise AutotuneError(f"study '{args.name}' has several metrics {result.metrics}; pruners compare trials on "
                             "one, so there is nothing to replay.")
     trials = result.trials
-    ended = [t for t in trials if t.state == "COMPLETE" and t.intermediate]
-    cut = sum(t.state in ("PRUNED", "PAUSED") for t in trials)
+    ended = [t for t in trials if t.state == TrialState.COMPLETE and t.intermediate]
+    cut = sum(t.state in (TrialState.PRUNED, TrialState.PAUSED) for t in trials)
     if len(ended) < 2:
         raise AutotuneError(f"study '{args.name}' has {len(ended)} trial(s) that ran to their end and reported "
                             "values (trial.report) along the way; a replay needs at least 2. Run the study (or a "
@@ -316,11 +320,11 @@ def cmd_pruning(args) -> int:
 def cmd_report(args) -> int:
     import time
 
-    from autotune.plots import _need_plotly
+    from autotune.plots import need_plotly
     from autotune.report import write_report
     from autotune.result import Result
 
-    _need_plotly()  # before the database is read: the one thing a user may have to install
+    need_plotly()  # before the database is read: the one thing a user may have to install
     t0 = time.perf_counter()
     result = Result(_open(args), args.name)
     path = args.output or f"{args.name}-report.html"

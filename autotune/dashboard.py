@@ -109,12 +109,7 @@ class LiveStorage(_storage_base()):  # type: ignore[misc]
     def get_trial(self, trial_id: int):
         import copy
 
-        import sqlalchemy as sa
-
-        from autotune.database import _schema as S
-
-        row = self.result.db.read(lambda c: c.execute(sa.select(S.trials).where(
-            S.trials.c.id == trial_id, S.trials.c.study_id == self.result.row.id)).first())
+        row = self.result.db.trial_by_id(self.result.row.id, trial_id)
         if row is None:
             raise KeyError(f"no trial with id {trial_id} in study {self.result.name!r}")
         with self._lock:

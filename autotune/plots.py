@@ -20,6 +20,7 @@ import random
 import warnings
 from typing import Any
 
+from autotune.database import FINISHED, TrialState
 from autotune.errors import AutotuneError, ConfigError
 
 KINDS = ("history", "importances", "parallel", "slice", "contour", "curves", "timeline", "pareto")
@@ -33,12 +34,14 @@ MAX_CURVES = 1500       # learning curves
 MAX_CURVE_POINTS = 40000
 MAX_TIMELINE = 3000     # timeline bars: the most recent trials
 
-COLORS = {"COMPLETE": "#1f77b4", "PRUNED": "#ff7f0e", "PAUSED": "#9467bd", "RUNNING": "#2ca02c",
-          "FAIL": "#d62728", "WAITING": "#7f7f7f"}
+COLORS = {TrialState.COMPLETE: "#1f77b4", TrialState.PRUNED: "#ff7f0e", TrialState.PAUSED: "#9467bd",
+          TrialState.RUNNING: "#2ca02c", TrialState.FAIL: "#d62728", TrialState.WAITING: "#7f7f7f"}
+# the states drawn as curves and bars, in the order of their legend
+DRAWN = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.PAUSED, TrialState.RUNNING, TrialState.FAIL)
 EVALUATORS = ("ped-anova", "fanova", "mdi")
 
 
-def _need_plotly() -> None:
+def need_plotly() -> None:
     try:
         import plotly  # noqa: F401
     except ImportError:
@@ -51,12 +54,12 @@ class View:
     from one view)."""
 
     def __init__(self, result, trials=None, seed: int = 0) -> None:
-        _need_plotly()
+        need_plotly()
         self.result = result
         self.trials = sorted(result.trials if trials is None else trials, key=lambda t: t.number)
         self.metrics, self.modes = list(result.metrics), list(result.modes)
         self.seed = seed
-        self.complete = [t for t in self.trials if t.state == "COMPLETE" and t.values
+        self.complete = [t for t in self.trials if t.state == TrialState.COMPLETE and t.values
                          and len(t.values) == len(self.metrics) and all(_finite(v) for v in t.values)]
         self._importances: dict[tuple, Any] = {}
 
@@ -113,7 +116,7 @@ class View:
 
         optuna.logging.set_verbosity(optuna.logging.ERROR)
         study = self.result.to_optuna(trials=trials)
-        kept = [t for t in trials if t.state in ("COMPLETE", "PRUNED", "FAIL")]
+        kept = [t for t in trials if t.state in FINISHED]
         if metric_index is not None and len(self.metrics) > 1:
             single = optuna.create_study(direction="minimize" if self.modes[metric_index] == "min" else "maximize",
                                          study_name=study.study_name)
@@ -358,7 +361,7 @@ def _pareto(view: View, metrics: list[str] | None = None):
     return _subtitle(fig, "; ".join(notes), "Pareto front")
 
 
-def _curves(view: View, states: tuple[str, ...] = ("COMPLETE", "PRUNED", "PAUSED", "RUNNING", "FAIL")):
+def _curves(view: View, states: tuple[str, ...] = DRAWN):
     """Learning curves (each trial's reports), one line per trial, coloured by state; a pruned trial ends in an
     x, a paused one (halving: waiting at its rung) in a diamond."""
     import plotly.graph_objects as go
@@ -396,12 +399,12 @@ def _curves(view: View, states: tuple[str, ...] = ("COMPLETE", "PRUNED", "PAUSED
         fig.add_trace(go.Scatter(x=xs, y=ys, text=text, mode="lines", name=label, legendgroup=state,
                                  line={"color": COLORS[state], "width": 1}, opacity=0.55,
                                  hovertemplate="%{text}<br>step %{x}: %{y}<extra>" + state.lower() + "</extra>"))
-        if state in ("PRUNED", "PAUSED"):
+        if state in (TrialState.PRUNED, TrialState.PAUSED):
             ends = [(t, sorted(t.intermediate)[-1]) for t in group]
             fig.add_trace(go.Scatter(
                 x=[e[1][0] for e in ends], y=[e[1][1] if _finite(e[1][1]) else None for e in ends],
                 text=[f"trial {t.number}" for t, _ in ends], mode="markers", legendgroup=state, showlegend=False,
-                marker={"symbol": "x" if state == "PRUNED" else "diamond", "color": COLORS[state], "size": 7},
+                marker={"symbol": "x" if state == TrialState.PRUNED else "diamond", "color": COLORS[state], "size": 7},
                 hovertemplate="%{text} " + state.lower() + " at step %{x}: %{y}<extra></extra>"))
     fig.update_layout(xaxis_title="step", yaxis_title=f"reported value ({view.metrics[0]}, {mode})",
                       legend_title_text="trials")
@@ -435,7 +438,7 @@ def _timeline(view: View, max_drivers: int = 6):
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    started = [t for t in view.trials if t.started_at is not None and t.state != "WAITING"]
+    started = [t for t in view.trials if t.started_at is not None and t.state != TrialState.WAITING]
     if not started:
         raise AutotuneError(f"study {view.result.name!r} has no trial that started yet; there is no timeline.")
     started.sort(key=lambda t: (t.started_at, t.number))
@@ -458,7 +461,7 @@ def _timeline(view: View, max_drivers: int = 6):
     now = datetime.datetime.now().timestamp()
     legend: set[str] = set()
     for row, panel in enumerate(panels, start=1):
-        for state in ("COMPLETE", "PRUNED", "PAUSED", "RUNNING", "FAIL"):
+        for state in DRAWN:
             group = [t for t in by_driver[panel] if t.state == state]
             if not group:
                 continue
@@ -470,13 +473,13 @@ def _timeline(view: View, max_drivers: int = 6):
                 x=[max(1.0, (end - t.started_at) * 1000) for t, end in zip(group, ends, strict=True)],
                 y=[t.number for t in group], name=f"{state.lower()} ({n_all:,})", legendgroup=state,
                 showlegend=state not in legend, marker={"color": COLORS[state], "line": {"width": 0}},
-                opacity=0.45 if state == "PAUSED" else 0.9, text=text, textposition="none",
+                opacity=0.45 if state == TrialState.PAUSED else 0.9, text=text, textposition="none",
                 hovertemplate="%{text}<extra></extra>"), row=row, col=1)
             legend.add(state)
-            if state == "FAIL":
+            if state == TrialState.FAIL:
                 fig.add_trace(go.Scatter(
                     x=[_iso(e) for e in ends], y=[t.number for t in group], mode="markers", showlegend=False,
-                    legendgroup=state, marker={"symbol": "x", "color": COLORS["FAIL"], "size": 8}, text=text,
+                    legendgroup=state, marker={"symbol": "x", "color": COLORS[TrialState.FAIL], "size": 8}, text=text,
                     hovertemplate="%{text}<extra>failed</extra>"), row=row, col=1)
         fig.update_yaxes(title_text="trial", autorange="reversed", row=row, col=1)
     fig.update_xaxes(type="date")
@@ -487,16 +490,16 @@ def _timeline(view: View, max_drivers: int = 6):
         notes.append(f"the last {_shown(len(shown), len(started), 'trials')} started")
     if "driver ?" in by_driver:
         notes.append("driver ?: trials whose driver the database did not keep")
-    if any(t.state == "PAUSED" for t in shown):
+    if any(t.state == TrialState.PAUSED for t in shown):
         notes.append("paused trials (faint) wait at their rung until now")
     return _subtitle(fig, "; ".join(notes) or None, "Timeline of trials by driver")
 
 
 def _bar_text(t, end: float) -> str:
-    if t.state == "PAUSED":
+    if t.state == TrialState.PAUSED:
         line = (f"trial {t.number} paused at a rung ({len(t.intermediate)} reports), started "
                 f"{end - t.started_at:.3g} s ago")
-    elif t.state == "RUNNING":
+    elif t.state == TrialState.RUNNING:
         line = f"trial {t.number} running for {end - t.started_at:.3g} s"
     else:
         line = f"trial {t.number} {t.state.lower()} after {end - t.started_at:.3g} s"

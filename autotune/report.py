@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from typing import Any
 
+from autotune.database import RETRIED, UNCOUNTED, TrialState
 from autotune.errors import AutotuneError, StorageError
 
 PARETO_ROWS = 200  # the Pareto table's rows at most (the plot shows the whole front)
@@ -130,7 +131,7 @@ def _header(view) -> str:
                  or "none yet"))
     starts = [t.started_at for t in trials if t.started_at is not None]
     ends = [t.finished_at for t in trials if t.finished_at is not None]
-    running = sum(t.state == "RUNNING" for t in trials)
+    running = sum(t.state == TrialState.RUNNING for t in trials)
     now = time.time()
     if starts:
         last = now if running else max(ends or starts)
@@ -163,12 +164,12 @@ def _best(view) -> str:
         if not front:
             return "<section id=\"best\"><h2>Pareto front</h2><p class=\"note\">No completed trial yet.</p></section>\n"
         shown = front[:PARETO_ROWS]
-        params = _param_names([result._config(t.params) for t in shown])
+        params = _param_names([result.config(t.params) for t in shown])
         head = "".join(f"<th>{_e(m)} ({m_})</th>" for m, m_ in zip(view.metrics, view.modes, strict=True))
         head += "".join(f"<th>{_e(p)}</th>" for p in params)
         rows = []
         for t in shown:
-            config = result._config(t.params)
+            config = result.config(t.params)
             cells = "".join(f"<td>{_num(v)}</td>" for v in t.values)
             cells += "".join(f"<td>{_num(config.get(p, ''))}</td>" for p in params)
             rows.append(f"<tr><td>{t.number}</td>{cells}</tr>")
@@ -181,7 +182,7 @@ def _best(view) -> str:
         best = result.best_trial
     except StorageError as exc:
         return f"<section id=\"best\"><h2>Best trial</h2><p class=\"note\">{_e(exc)}</p></section>\n"
-    config = result._config(best.params)
+    config = result.config(best.params)
     rows = [("trial", str(best.number)), (_e(view.metrics[0]), _num(best.value))]
     rows += [(_e(k), _num(v)) for k, v in config.items()]
     rows += [(f"metric {_e(k)}", _num(v)) for k, v in best.metrics.items()
@@ -238,7 +239,7 @@ def _table(view) -> str:
     from autotune.plots import drivers
 
     result = view.result
-    configs = [result._config(t.params) for t in view.trials]
+    configs = [result.config(t.params) for t in view.trials]
     params = _param_names(configs)
     names = drivers(view.trials)
     many = len(view.metrics) > 1
@@ -279,19 +280,14 @@ def _param_names(configs: list[dict[str, Any]]) -> list[str]:
 
 
 def _state_order(item: tuple[str, int]) -> int:
-    order = ["COMPLETE", "PRUNED", "PAUSED", "RUNNING", "WAITING", "FAIL", "RETRIED", "UNCOUNTED"]
+    order = [TrialState.COMPLETE, TrialState.PRUNED, TrialState.PAUSED, TrialState.RUNNING, TrialState.WAITING,
+             TrialState.FAIL, RETRIED, UNCOUNTED]
     return order.index(item[0]) if item[0] in order else len(order)
 
 
 def _live_drivers(result) -> list[Any]:
     """The drivers registered on the study that heartbeat within the last minute."""
-    import sqlalchemy as sa
-
-    from autotune.database import _schema as S
-
-    rows = result.db.read(lambda c: c.execute(sa.select(S.drivers).where(
-        S.drivers.c.study_id == result.row.id)).all())
-    return [d for d in rows if d.heartbeat_at > time.time() - 60]
+    return [d for d in result.db.drivers(result.row.id) if d.heartbeat_at > time.time() - 60]
 
 
 def _version(package: str) -> str:

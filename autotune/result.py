@@ -16,8 +16,7 @@ from typing import Any
 
 from autotune import _names
 from autotune._names import ARTIFACT_NAME_RULE, artifact_name_problem, study_name_problem
-from autotune.database import StudyDatabase
-from autotune.database._database import CONSTRAINTS, FEASIBLE
+from autotune.database import CONSTRAINTS, FINISHED, StudyDatabase, TrialState, feasible, resolve_storage
 from autotune.errors import StorageError
 from autotune.spaces import Space
 
@@ -51,7 +50,7 @@ class TrialRecord:
     @property
     def feasible(self) -> bool:
         """False when the study's constraints rejected this trial's metrics."""
-        return self.metrics.get(FEASIBLE, True) is not False
+        return feasible(self.metrics)
 
     @property
     def last_step(self) -> int | None:
@@ -86,9 +85,9 @@ class Result:
     def modes(self) -> list[str]:
         return self.row.modes
 
-    def _config(self, params: dict[str, Any]) -> dict[str, Any]:
-        """The config the objective saw: stored params plus constants (choices by index decoded when the
-        study's space is at hand)."""
+    def config(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The config the objective saw for a trial's stored ``params``: the params plus the space's constants
+        (choices by index decoded when the study's space is at hand)."""
         if self.space is not None:
             try:
                 return self.space.config_from_params(params)
@@ -103,6 +102,8 @@ class Result:
             if desc.get("kind") == "fixed":
                 out.setdefault(name, desc["value"])
         return out
+
+    _config = config  # (the name AutoML and the engine still call it by)
 
     @functools.cached_property
     def _stored_space(self) -> Space:
@@ -119,7 +120,7 @@ class Result:
                                "trial; look at the Pareto front instead.")
         row = self.db.best_trial(self.row.id, self.modes[0])
         if row is None:
-            done = self.counts.get("COMPLETE", 0)
+            done = self.counts.get(TrialState.COMPLETE, 0)
             if done:
                 raise StorageError(f"study '{self.name}' has {done} completed trial{'s' * (done > 1)}, but none meets "
                                    "its constraints, so it has no best trial; their constraint values are in "
@@ -134,7 +135,7 @@ class Result:
 
         With one metric it holds the best trial (and any ties).
         """
-        done = [t for t in self.trials if t.state == "COMPLETE" and t.values and t.feasible]
+        done = [t for t in self.trials if t.state == TrialState.COMPLETE and t.values and t.feasible]
         signs = [1.0 if m == "min" else -1.0 for m in self.modes]
         keys = {t.number: [s * v for s, v in zip(signs, t.values, strict=True)] for t in done}
 
@@ -149,7 +150,7 @@ class Result:
 
     @property
     def best_params(self) -> dict[str, Any]:
-        return self._config(self.best_trial.params)
+        return self.config(self.best_trial.params)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -168,7 +169,7 @@ class Result:
             else:
                 for i, m in enumerate(self.metrics):
                     row[f"values_{m}"] = t.values[i] if t.values else None
-            for k, v in self._config(t.params).items():
+            for k, v in self.config(t.params).items():
                 row[f"params_{k}"] = v
             for k, v in t.metrics.items():
                 if k not in self.metrics:
@@ -260,7 +261,7 @@ class Result:
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(list(self.metrics))
         frozen = [self.frozen_trial(t, space) for t in (self.trials if trials is None else trials)
-                  if t.state in ("COMPLETE", "PRUNED", "FAIL")]
+                  if t.state in FINISHED]
         study.add_trials(frozen)
         return study
 
@@ -269,15 +270,16 @@ class Result:
         start and finish times, a pruned trial with its last report as its value, a PAUSED trial (halving) as
         RUNNING with the user attribute ``autotune_state``."""
         import optuna
-        from optuna.trial import TrialState
+        from optuna.trial import TrialState as OptunaState
 
         space = space or self.space or self._stored_space
-        state = TrialState.RUNNING if t.state == "PAUSED" else TrialState[t.state]
-        values = t.values if state == TrialState.COMPLETE else None
-        if state == TrialState.PRUNED and t.value is not None and len(self.metrics) == 1:
+        paused = t.state == TrialState.PAUSED
+        state = OptunaState.RUNNING if paused else OptunaState[t.state]
+        values = t.values if state == OptunaState.COMPLETE else None
+        if state == OptunaState.PRUNED and t.value is not None and len(self.metrics) == 1:
             values = [t.value]
-        cons = t.metrics.get(CONSTRAINTS) if state == TrialState.COMPLETE else None
-        extra = {"autotune_state": t.state} if t.state == "PAUSED" else {}
+        cons = t.metrics.get(CONSTRAINTS) if state == OptunaState.COMPLETE else None
+        extra = {"autotune_state": t.state} if paused else {}
         ft = optuna.trial.create_trial(
             state=state, values=values, params=t.params, distributions=space.distributions_for(t.params),
             intermediate_values={int(s): v for s, v in t.intermediate}, user_attrs={
@@ -291,7 +293,7 @@ class Result:
                 ft.datetime_complete = datetime.datetime.fromtimestamp(max(finished, t.started_at))
         else:
             ft.datetime_start = (datetime.datetime.fromtimestamp(t.started_at)
-                                 if t.started_at is not None and state != TrialState.WAITING else None)
+                                 if t.started_at is not None and state != OptunaState.WAITING else None)
         return ft
 
     def export_best(self, folder: str | os.PathLike) -> list[str]:
@@ -359,7 +361,4 @@ def _flat_space(space: dict[str, Any]) -> dict[str, Any]:
 
 def load_study(name: str, storage: str | None = None) -> Result:
     """Open a study from its database alone (``storage`` > ``$AUTOTUNE_STORAGE`` > ``sqlite:///autotune.db``)."""
-    from autotune.database import DEFAULT_STORAGE
-
-    url = storage or os.environ.get("AUTOTUNE_STORAGE") or DEFAULT_STORAGE
-    return Result(StudyDatabase(url, create=False), name)
+    return Result(StudyDatabase(resolve_storage(storage), create=False), name)

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import numbers
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -206,9 +205,9 @@ class Study:
                          timeout=timeout, seed=seed, progress=progress, ray_address=ray_address)
 
     def resolve_storage(self, storage: str | None = None) -> str:
-        from autotune.database import DEFAULT_STORAGE
+        from autotune.database import resolve_storage
 
-        return storage or os.environ.get("AUTOTUNE_STORAGE") or self.storage or DEFAULT_STORAGE
+        return resolve_storage(storage, self.storage)
 
     def __repr__(self) -> str:
         return f"Study(name={self.name!r}, metric={self.metrics}, mode={self.modes}, n_trials={self.n_trials})"

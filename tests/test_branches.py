@@ -94,7 +94,7 @@ def test_each_branch_searches_its_own_domain_and_the_objective_sees_plain_names(
     # read back from the database alone (the CLI's view): plain names and the chosen branch's constants
     again = at.load_study("fam", storage=url)
     assert again.best_params == seen[best]
-    assert [again._config(t.params) for t in again.trials] == seen
+    assert [again.config(t.params) for t in again.trials] == seen
     assert len(again.to_optuna().trials) == 20
 
 
@@ -148,7 +148,7 @@ def test_nested_choices_give_each_branch_its_own_domain(tmp_path):
     assert {c["shape"] for c in seen if c["model"] == "linear"} <= {(5,), (6, 7)}
     assert {c["shape"] for c in seen if c.get("booster") == "dart"} <= {(1, 2), (3,)}
     assert all(p.get("shape[model=linear]", 0) in (0, 1) for p in stored_params(url, "nest"))
-    assert [result._config(t.params) for t in result.trials] == seen
+    assert [result.config(t.params) for t in result.trials] == seen
     # a plain-name configuration in a nested branch runs as given
     given = {"model": "boosting", "learning_rate": 0.1, "booster": "dart", "n_estimators": 33, "drop": 0.25,
              "shape": (3,)}
@@ -172,7 +172,7 @@ def test_a_name_with_one_domain_in_every_branch_is_stored_as_before(tmp_path):
     back as they were: such a name stays one parameter under its own name."""
     from optuna.trial import FixedTrial
 
-    from autotune.database._database import space_change
+    from autotune.spaces import space_change
 
     space = {"model": at.choice({"forest": {"n_estimators": at.randint(50, 500), "depth": at.randint(2, 8)},
                                  "boosting": {"n_estimators": at.randint(50, 500), "lr": at.loguniform(0.01, 0.3)}}),

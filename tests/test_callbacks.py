@@ -55,7 +55,7 @@ def test_mlflow_store_holds_one_run_per_finished_trial(tmp_path):
     parent = study[0]
     result = at.load_study("logged", storage=url)
     finished = {t.number: {"state": t.state, "value": t.value, "intermediate": t.intermediate,
-                           "params": result._config(t.params)}
+                           "params": result.config(t.params)}
                 for t in result.trials if t.state in ("COMPLETE", "PRUNED", "FAIL")}
     assert len(finished) == 14 and set(trials) == set(finished)
     states = {t["state"] for t in finished.values()}
@@ -149,7 +149,7 @@ def test_callbacks_see_each_finished_trial_as_stored_with_its_config(tmp_path):
     for _, name, number, state, params, value in ends:
         t = stored[number]
         assert name == "cb" and state == t.state and value == t.value
-        assert params == result._config(t.params)  # decoded: "opt" is the branch's name, momentum beside it
+        assert params == result.config(t.params)  # decoded: "opt" is the branch's name, momentum beside it
         assert params["opt"] in ("sgd", "adam") and ("momentum" in params) == (params["opt"] == "sgd")
     assert {c[3] for c in ends} == {"COMPLETE", "FAIL"}
 

@@ -155,3 +155,32 @@ def test_drivers_queueing_the_same_configurations_at_once_queue_each_once(storag
     assert sorted(t.number for t in trials) == list(range(8)) and db.peek(row.id).n_waiting == 8
     # a budget of 10 holds 2 more: the third new configuration is left out, and said so
     assert db.enqueue(row.id, [{"x": 1.0}, {"x": 1.1}, {"x": 0.0}, {"x": 1.2}], only_new=True, budget=10) == ([8, 9], 1)
+
+
+def test_the_storage_url_is_the_argument_else_the_environment_else_the_study_s_else_the_default(monkeypatch):
+    from autotune.database import DEFAULT_STORAGE, resolve_storage
+
+    monkeypatch.delenv("AUTOTUNE_STORAGE", raising=False)
+    assert resolve_storage(None) == DEFAULT_STORAGE == "sqlite:///autotune.db"
+    assert resolve_storage(None, "sqlite:///study.db") == "sqlite:///study.db"
+    monkeypatch.setenv("AUTOTUNE_STORAGE", "sqlite:///env.db")
+    assert resolve_storage(None, "sqlite:///study.db") == "sqlite:///env.db"
+    assert resolve_storage("sqlite:///arg.db", "sqlite:///study.db") == "sqlite:///arg.db"
+    study = at.Study(name="s", space={"x": at.uniform(0, 1)}, objective=lambda c, t: c["x"], n_trials=1,
+                     storage="sqlite:///study.db")
+    assert study.resolve_storage() == "sqlite:///env.db"
+    monkeypatch.setenv("AUTOTUNE_STORAGE", "")  # an empty variable counts as unset
+    assert study.resolve_storage() == "sqlite:///study.db"
+
+
+@pytest.mark.parametrize(("metrics", "ok"), [
+    (None, True), ("", True), ({}, True), ('{"loss": 0.5}', True), ({"loss": 0.5}, True),
+    ('{"loss": 0.5, "_feasible": true}', True), ({"_feasible": True}, True),
+    ('{"loss": 0.5, "_feasible": false}', False), ({"_feasible": False}, False),
+    ('{"loss": 0.5, "_constraints": [1.0], "_feasible": false}', False),
+    ('{"note": {"_feasible": false}}', True),  # a user's metric holding the key, not the study's verdict
+])
+def test_one_feasibility_rule_reads_metrics_as_stored_and_as_a_dict(metrics, ok):
+    from autotune.database import feasible
+
+    assert feasible(metrics) is ok

@@ -10,7 +10,7 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState, create_trial
 
 import autotune as at
-from autotune.database._database import SET_ASIDE
+from autotune.database._ledger import SET_ASIDE
 from autotune.search._history import UNCOUNTED, failed_as_worst
 from tests.conftest import cli, dump, trial_rows, write_study
 

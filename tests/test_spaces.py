@@ -158,7 +158,7 @@ def test_domains_are_immutable_and_compare_by_value():
 
 
 def test_a_changed_space_is_described_by_its_first_difference():
-    from autotune.database._database import space_change
+    from autotune.spaces import space_change
 
     def spec(low=1e-2, branches=("svm", "rf"), extra=None):
         space = {"m": at.choice({"svm": {"C": at.loguniform(low, 10)}, "rf": {}} if len(branches) == 2

@@ -211,9 +211,9 @@ def _stored_fixed(result) -> dict[str, Any]:
 
 
 def resolve_storage(storage: str | None) -> str:
-    from autotune.database import DEFAULT_STORAGE
+    from autotune.database import resolve_storage as resolve
 
-    return storage or os.environ.get("AUTOTUNE_STORAGE") or DEFAULT_STORAGE
+    return resolve(storage)
 
 
 def run_automl(X, y, settings: Settings, *, target: str = "y", say=None, started: float | None = None,

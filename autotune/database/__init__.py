@@ -1,6 +1,29 @@
-"""The study database (SQLAlchemy): studies, trials, driver leases and artifacts, shared by every driver."""
+"""The study database (SQLAlchemy): studies, trials, driver leases and artifacts, shared by every driver.
 
-from autotune.database._database import DEFAULT_STORAGE, StudyDatabase, StudyRow, mask_url, scrub
-from autotune.database._states import FINISHED, TrialState
+The states, the feasibility rule, the storage URL rules and the artifact stores import without SQLAlchemy (worker
+processes use them); ``StudyDatabase`` and ``StudyRow`` load it when first named.
+"""
 
-__all__ = ["DEFAULT_STORAGE", "FINISHED", "TrialState", "StudyDatabase", "StudyRow", "mask_url", "scrub"]
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from autotune.database._artifacts import ArtifactStore, FsspecArtifactStore, sha256
+from autotune.database._constraints import CONSTRAINTS, FEASIBLE, feasible
+from autotune.database._states import FINISHED, RETRIED, UNCOUNTED, TrialState
+from autotune.database._urls import DEFAULT_STORAGE, mask_url, resolve_storage, scrub
+
+if TYPE_CHECKING:
+    from autotune.database._database import StudyDatabase, StudyRow
+
+__all__ = ["CONSTRAINTS", "DEFAULT_STORAGE", "FEASIBLE", "FINISHED", "RETRIED", "UNCOUNTED", "ArtifactStore",
+           "FsspecArtifactStore", "StudyDatabase", "StudyRow", "TrialState", "feasible", "mask_url",
+           "resolve_storage", "scrub", "sha256"]
+
+
+def __getattr__(name: str):
+    if name in ("StudyDatabase", "StudyRow"):
+        from autotune.database import _database
+
+        return getattr(_database, name)
+    raise AttributeError(f"module 'autotune.database' has no attribute {name!r}")

@@ -23,6 +23,8 @@ class TrialState(StrEnum):
 
 
 FINISHED = frozenset({TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL})
+# the trials that ran well: completed, or judged by a pruner (pruned, or paused at a halving rung)
+RAN_WELL = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.PAUSED)
 # the labels that trial counts use beside the states: failures whose configuration was queued again, and failures
 # set aside (they do not count towards n_trials)
 RETRIED = "RETRIED"

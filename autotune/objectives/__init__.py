@@ -1,6 +1,8 @@
 """The objective contract (``objective(config, trial)``) and, later, ready objectives for common libraries."""
 
 from autotune.errors import TrialPruned
-from autotune.objectives._contract import Outcome, Trial, parse_result, run_objective
+from autotune.objectives._contract import PAUSE, Outcome, Trial, as_real, parse_result, run_objective
+from autotune.objectives._metric import check_objective_metric
 
-__all__ = ["Outcome", "Trial", "TrialPruned", "parse_result", "run_objective"]
+__all__ = ["PAUSE", "Outcome", "Trial", "TrialPruned", "as_real", "check_objective_metric", "parse_result",
+           "run_objective"]

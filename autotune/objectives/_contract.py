@@ -20,9 +20,10 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from autotune.database import TrialState
 from autotune.errors import AutotuneError, TrialPaused, TrialPruned
 
-COMPLETE, PRUNED, FAIL, PAUSED = "COMPLETE", "PRUNED", "FAIL", "PAUSED"
+COMPLETE, PRUNED, FAIL, PAUSED = TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.PAUSED
 PAUSE = "pause"  # a report's answer, beside True (prune) and False (go on)
 
 
@@ -42,7 +43,8 @@ class Outcome:
         return cls(FAIL, error=error, traceback=tb)
 
 
-def _as_real(value: Any) -> float | None:
+def as_real(value: Any) -> float | None:
+    """A number an objective gave as a float (numpy and torch scalars too); None for anything else, bools included."""
     if isinstance(value, bool):
         return None
     if isinstance(value, numbers.Real):
@@ -53,6 +55,9 @@ def _as_real(value: Any) -> float | None:
         if isinstance(inner, numbers.Real) and not isinstance(inner, bool):
             return float(inner)
     return None
+
+
+_as_real = as_real  # (the name the engine still imports)
 
 
 def _describe(value: Any) -> str:
@@ -68,7 +73,7 @@ def parse_result(result: Any, metrics: list[str]) -> Outcome:
                 else "a dict holding " + ", ".join(f"'{m}'" for m in metrics))
     if result is None:
         return Outcome(FAIL, error=f"objective returned nothing (None); return {expected}.", contract_error=True)
-    real = _as_real(result)
+    real = as_real(result)
     if real is not None:
         if len(metrics) > 1:
             return Outcome(FAIL, contract_error=True,
@@ -84,7 +89,7 @@ def parse_result(result: Any, metrics: list[str]) -> Outcome:
                              f"(keys: {sorted(map(str, result))}); return {expected}.")
     values: list[float] = []
     for m in metrics:
-        v = _as_real(result[m])
+        v = as_real(result[m])
         if v is None:
             return Outcome(FAIL, contract_error=True,
                            error=f"objective returned {_describe(result[m])} for '{m}'; metrics must be numbers.")
@@ -94,7 +99,7 @@ def parse_result(result: Any, metrics: list[str]) -> Outcome:
         values.append(v)
     extra: dict[str, Any] = {}
     for k, v in result.items():
-        real = _as_real(v)
+        real = as_real(v)
         if real is not None:
             extra[str(k)] = real if math.isfinite(real) else str(real)
         elif isinstance(v, (str, bool)) or v is None:
@@ -146,7 +151,7 @@ class Trial:
     def report(self, value: float, step: int) -> None:
         """Record an intermediate value; raises :class:`TrialPruned` when the pruner stops the trial, and
         :class:`TrialPaused` when the halving pruner pauses it at a rung."""
-        real = _as_real(value)
+        real = as_real(value)
         if real is None:
             raise AutotuneError(f"trial.report: the value must be a number, but got {_describe(value)}.")
         if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:

@@ -11,6 +11,7 @@ from autotune.search._plugins import (
     make_sampler,
     resolve_auto,
 )
+from autotune.search._replay import replay
 
 __all__ = ["PRUNERS", "SAMPLERS", "HalvingPruner", "check_halving", "check_pruner", "check_sampler", "make_pruner",
-           "make_sampler", "resolve_auto"]
+           "make_sampler", "replay", "resolve_auto"]

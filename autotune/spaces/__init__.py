@@ -1,6 +1,7 @@
 """Search spaces: ``uniform``, ``loguniform``, ``randint`` (inclusive), ``choice`` (values or sub-spaces), ``fixed``;
 and ready spaces for common models (``lightgbm()``, ``xgboost()``, ``mlp()``, ``svm()``, ``random_forest()``, ...)."""
 
+from autotune.spaces._diff import space_change
 from autotune.spaces._domains import (
     Categorical,
     Domain,
@@ -26,4 +27,4 @@ from autotune.spaces._space import Conditional, Space, choice
 
 __all__ = ["Categorical", "Conditional", "Domain", "Fixed", "Float", "Int", "Space", "choice", "fixed",
            "hist_gradient_boosting", "knn", "lightgbm", "logistic_regression", "loguniform", "mlp", "randint",
-           "random_forest", "svm", "uniform", "xgboost"]
+           "random_forest", "space_change", "svm", "uniform", "xgboost"]
