@@ -146,7 +146,8 @@ def test_ctrl_c_pauses_a_continued_trial_of_a_study_resumed_without_halving(tmp_
     write_study(tmp_path, _study(pruner='"none"', sleep=0.2))
     proc = start_driver(tmp_path, sqlite_url)
     assert wait_until(lambda: any(r.state == "RUNNING" and r.number in paused for r in rows_so_far(sqlite_url)))
-    time.sleep(0.5)  # a few steps into the continued trial
+    logged = sum(_steps(tmp_path).values())
+    assert wait_until(lambda: sum(_steps(tmp_path).values()) >= logged + 2)  # two steps into the continued trial
     [number] = [r.number for r in trial_rows(sqlite_url) if r.state == "RUNNING"]
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
