@@ -56,7 +56,7 @@ class Handler:
         return [step for n, step, _ in self.reports if n == number]
 
 
-@pytest.fixture(params=list(BACKENDS))
+@pytest.fixture(params=[k if k not in HAS_WORKER else pytest.param(k, marks=pytest.mark.slow) for k in BACKENDS])
 def kind(request):
     if request.param == "ray":
         request.getfixturevalue("ray_cluster")

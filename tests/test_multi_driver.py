@@ -3,7 +3,11 @@ the total respected, and a killed driver's trials taken over."""
 
 import signal
 
+import pytest
+
 from tests.conftest import n_complete, rows_so_far, start_driver, trial_rows, wait_until, write_study
+
+pytestmark = pytest.mark.slow  # worker processes, drivers or Ray in every test
 
 STUDY = """
 import time

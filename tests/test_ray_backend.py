@@ -11,6 +11,8 @@ import autotune as at
 from autotune._loader import load_study_file
 from tests.conftest import ROOT, cli, n_complete, start_driver, trial_rows, wait_until, write_study
 
+pytestmark = pytest.mark.slow  # worker processes, drivers or Ray in every test
+
 ray = pytest.importorskip("ray")
 
 
