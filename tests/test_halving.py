@@ -212,6 +212,7 @@ def _halved_and_full(tmp_path, url, body, name):
     return at.load_study(name, storage=url), {t.number: t for t in at.load_study("full", storage=url).trials}
 
 
+@pytest.mark.slow  # trains for seconds
 def test_a_continued_torch_trial_trains_exactly_as_an_uninterrupted_one(tmp_path, sqlite_url):
     """Model, optimiser, schedule, and the random state of dropout and of the batch order are checkpointed."""
     halved, full = _halved_and_full(tmp_path, sqlite_url, TORCH, "mlp")
@@ -422,6 +423,7 @@ def test_a_resumed_run_s_sampler_learns_from_the_trials_an_earlier_run_paused(sq
     assert seen[0] == paused
 
 
+@pytest.mark.slow  # trains for seconds
 def test_a_cohort_with_a_retried_trial_is_halved_once_later_trials_exist(sqlite_url):
     """A member that fails and is retried comes back under a later number: its cohort is one short for good, and
     with no n_trials (a timeout) it must still be halved rather than wait until the run ends."""
@@ -490,6 +492,7 @@ study = at.Study(name="lgb", space=at.spaces.lightgbm(feature_fraction=at.fixed(
 """
 
 
+@pytest.mark.slow  # trains for seconds
 @pytest.mark.parametrize("extra", ["", "n_estimators=at.fixed(40), early_stopping_round=at.fixed(8), "])
 def test_a_continued_lightgbm_trial_carries_on_from_its_boosters(tmp_path, sqlite_url, extra):
     """Without bagging or feature sampling (whose random draws restart), a continued trial's boosters train as
@@ -507,6 +510,7 @@ def test_a_continued_lightgbm_trial_carries_on_from_its_boosters(tmp_path, sqlit
     assert not os.listdir(tmp_path / ".autotune" / "checkpoints" / "lgb")
 
 
+@pytest.mark.slow  # trains for seconds
 def test_lightgbm_trials_of_one_configuration_share_boosters_without_gaps_in_their_curves(tmp_path, sqlite_url):
     """Checkpoints are kept per configuration: a promoted trial may find the boosters of another trial of the same
     configuration that went further; it reports the stored rounds it has not, so every curve is whole."""
@@ -563,6 +567,7 @@ def test_a_trial_that_reported_nan_ranks_last_at_its_rung(mode):
     assert sorted(kept) == ([2, 3] if mode == "min" else [1, 3]) and 0 in decided.prune
 
 
+@pytest.mark.slow  # trains for seconds
 def test_a_driver_waiting_on_a_slow_trial_does_not_reread_the_study_every_tick(tmp_path, sqlite_url, monkeypatch):
     """While a slow trial holds up a rung nothing changes; the plan is not recomputed from a full read each tick."""
     from autotune.database import StudyDatabase
