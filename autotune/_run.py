@@ -14,7 +14,7 @@ def run_study(study, *, storage=None, backend=None, n_trials=None, parallelism=N
     from autotune.backends import BACKENDS, make_backend
     from autotune.database import StudyDatabase
     from autotune.engine import Engine
-    from autotune.objectives._metric import check_objective_metric
+    from autotune.objectives import check_objective_metric
     from autotune.result import Result
     from autotune.search import check_halving, make_pruner
 

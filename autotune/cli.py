@@ -453,7 +453,7 @@ def _parser() -> argparse.ArgumentParser:
     de.add_argument("--yes", action="store_true", help="delete without asking (needed when stdin is not a terminal)")
     de.set_defaults(fn=cmd_delete)
 
-    from autotune.automl._cli import add_parsers as add_automl_parsers  # (scikit-learn loads only when they run)
+    from autotune.automl import add_parsers as add_automl_parsers  # (scikit-learn loads only when they run)
 
     add_automl_parsers(sub, storage)
 

@@ -207,7 +207,7 @@ def _leaderboard(view) -> str:
     if not (isinstance(space, dict) and space.get("estimator", {}).get("kind") == "conditional"):
         return ""
     try:
-        from autotune.automl._run import leaderboard
+        from autotune.automl import leaderboard
 
         board = leaderboard(view.result)
     except ImportError as exc:

@@ -112,7 +112,7 @@ class Study:
         callbacks: list[Any] | None = None,
     ) -> None:
         from autotune.backends import BACKENDS
-        from autotune.objectives._metric import check_objective_metric
+        from autotune.objectives import check_objective_metric
         from autotune.search import check_halving, check_pruner, check_sampler
 
         check_study_name(name)

@@ -53,8 +53,7 @@ def simulate(study, rungs) -> tuple[int, float]:
 
 def by_pruner(reduction_factor: int):
     """The halving pruner itself, as ``autotune pruning`` replays it: epochs trained and best final value kept."""
-    from autotune.search import HalvingPruner
-    from autotune.search._replay import replay
+    from autotune.search import HalvingPruner, replay
 
     def pick(study) -> tuple[float, float]:
         curves, finals = [c for c, _ in study], [v for _, v in study]

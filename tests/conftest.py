@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import socket
 import subprocess
@@ -198,3 +199,21 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# The fast lane (pytest -m "not slow") leaves out what starts processes: a test whose body runs the CLI or a
+# driver in a subprocess is marked slow here, as are the modules that mark themselves (worker processes, Ray).
+_STARTS_PROCESSES = ("cli(", "start_driver(", "subprocess.run(", "subprocess.Popen(")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        function = getattr(item, "function", None)
+        if function is None or item.get_closest_marker("slow"):
+            continue
+        try:
+            source = inspect.getsource(function)
+        except (OSError, TypeError):
+            continue
+        if any(call in source for call in _STARTS_PROCESSES):
+            item.add_marker(pytest.mark.slow)

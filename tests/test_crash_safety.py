@@ -9,6 +9,8 @@ import sqlalchemy as sa
 
 from tests.conftest import cli, n_complete, rows_so_far, start_driver, trial_rows, wait_until, write_study
 
+pytestmark = pytest.mark.slow  # worker processes, drivers or Ray in every test
+
 SLOW = """
 import time
 

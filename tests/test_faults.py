@@ -16,6 +16,8 @@ import autotune as at
 from autotune.database import _schema as S
 from tests.conftest import ROOT, Proxy, cli, rows_so_far, start_driver, trial_rows, wait_until, write_study
 
+pytestmark = pytest.mark.slow  # worker processes, drivers or Ray in every test
+
 SLOW = """
 import json, os, time
 

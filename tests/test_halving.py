@@ -146,7 +146,8 @@ def test_ctrl_c_pauses_a_continued_trial_of_a_study_resumed_without_halving(tmp_
     write_study(tmp_path, _study(pruner='"none"', sleep=0.2))
     proc = start_driver(tmp_path, sqlite_url)
     assert wait_until(lambda: any(r.state == "RUNNING" and r.number in paused for r in rows_so_far(sqlite_url)))
-    time.sleep(0.5)  # a few steps into the continued trial
+    logged = sum(_steps(tmp_path).values())
+    assert wait_until(lambda: sum(_steps(tmp_path).values()) >= logged + 2)  # two steps into the continued trial
     [number] = [r.number for r in trial_rows(sqlite_url) if r.state == "RUNNING"]
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
@@ -211,6 +212,7 @@ def _halved_and_full(tmp_path, url, body, name):
     return at.load_study(name, storage=url), {t.number: t for t in at.load_study("full", storage=url).trials}
 
 
+@pytest.mark.slow  # trains for seconds
 def test_a_continued_torch_trial_trains_exactly_as_an_uninterrupted_one(tmp_path, sqlite_url):
     """Model, optimiser, schedule, and the random state of dropout and of the batch order are checkpointed."""
     halved, full = _halved_and_full(tmp_path, sqlite_url, TORCH, "mlp")
@@ -300,8 +302,7 @@ def test_a_halving_pruner_instance_sets_the_rungs(tmp_path, sqlite_url):
 
 
 def test_pause_is_answered_to_the_objective_as_trial_paused():
-    from autotune.objectives import Trial
-    from autotune.objectives._contract import PAUSE, run_objective
+    from autotune.objectives import PAUSE, Trial, run_objective
 
     class Channel:
         def report(self, step, value):
@@ -421,6 +422,7 @@ def test_a_resumed_run_s_sampler_learns_from_the_trials_an_earlier_run_paused(sq
     assert seen[0] == paused
 
 
+@pytest.mark.slow  # trains for seconds
 def test_a_cohort_with_a_retried_trial_is_halved_once_later_trials_exist(sqlite_url):
     """A member that fails and is retried comes back under a later number: its cohort is one short for good, and
     with no n_trials (a timeout) it must still be halved rather than wait until the run ends."""
@@ -489,6 +491,7 @@ study = at.Study(name="lgb", space=at.spaces.lightgbm(feature_fraction=at.fixed(
 """
 
 
+@pytest.mark.slow  # trains for seconds
 @pytest.mark.parametrize("extra", ["", "n_estimators=at.fixed(40), early_stopping_round=at.fixed(8), "])
 def test_a_continued_lightgbm_trial_carries_on_from_its_boosters(tmp_path, sqlite_url, extra):
     """Without bagging or feature sampling (whose random draws restart), a continued trial's boosters train as
@@ -506,6 +509,7 @@ def test_a_continued_lightgbm_trial_carries_on_from_its_boosters(tmp_path, sqlit
     assert not os.listdir(tmp_path / ".autotune" / "checkpoints" / "lgb")
 
 
+@pytest.mark.slow  # trains for seconds
 def test_lightgbm_trials_of_one_configuration_share_boosters_without_gaps_in_their_curves(tmp_path, sqlite_url):
     """Checkpoints are kept per configuration: a promoted trial may find the boosters of another trial of the same
     configuration that went further; it reports the stored rounds it has not, so every curve is whole."""
@@ -562,6 +566,7 @@ def test_a_trial_that_reported_nan_ranks_last_at_its_rung(mode):
     assert sorted(kept) == ([2, 3] if mode == "min" else [1, 3]) and 0 in decided.prune
 
 
+@pytest.mark.slow  # trains for seconds
 def test_a_driver_waiting_on_a_slow_trial_does_not_reread_the_study_every_tick(tmp_path, sqlite_url, monkeypatch):
     """While a slow trial holds up a rung nothing changes; the plan is not recomputed from a full read each tick."""
     from autotune.database import StudyDatabase

@@ -6,6 +6,8 @@ import autotune as at
 from autotune._loader import load_study_file
 from tests.conftest import write_study
 
+pytestmark = pytest.mark.slow  # worker processes, drivers or Ray in every test
+
 WORKERS = """
 import os, signal, time
 

@@ -2,9 +2,12 @@
 the total respected, and a killed driver's trials taken over."""
 
 import signal
-import time
+
+import pytest
 
 from tests.conftest import n_complete, rows_so_far, start_driver, trial_rows, wait_until, write_study
+
+pytestmark = pytest.mark.slow  # worker processes, drivers or Ray in every test
 
 STUDY = """
 import time
@@ -79,10 +82,12 @@ def test_drivers_sharing_a_grid_never_repeat_a_point(tmp_path, storage):
 
 
 SLOW = """
-import time
+import os, time
 
 def objective(config, trial):
-    time.sleep(3)
+    end = time.monotonic() + 120
+    while not os.path.exists("release") and time.monotonic() < end:  # the test says when the trial may end
+        time.sleep(0.05)
     return config["x"]
 
 study = at.Study(name="slow", space={"x": at.uniform(0, 1)}, objective=objective, n_trials=2, sampler="random",
@@ -94,8 +99,14 @@ def test_a_slow_trial_that_heartbeats_is_never_taken_over(tmp_path, storage):
     write_study(tmp_path, SLOW)
     first = start_driver(tmp_path, storage)
     assert wait_until(lambda: any(r.state == "RUNNING" for r in rows_so_far(storage)))
-    time.sleep(1.5)  # past the grace period: only the heartbeat keeps trial 0 alive
+    # past the grace period (stale_after=1): only the heartbeat keeps trial 0 alive
+    assert wait_until(lambda: [age >= 1.5 for age in _driver_ages(storage)] == [True])
     second = start_driver(tmp_path, storage)
+    # the second driver has joined and runs trial 1 while trial 0 still runs: had it taken trial 0 for stale, it
+    # would have failed it by now
+    assert wait_until(lambda: len(_driver_ages(storage)) == 2 and
+                      [r.state for r in rows_so_far(storage)] == ["RUNNING", "RUNNING"])
+    (tmp_path / "release").touch()
     for p in (first, second):
         out, err = p.communicate(timeout=120)
         assert p.returncode == 0 and err == "", err
@@ -103,11 +114,24 @@ def test_a_slow_trial_that_heartbeats_is_never_taken_over(tmp_path, storage):
     assert [(r.number, r.state) for r in rows] == [(0, "COMPLETE"), (1, "COMPLETE")]
 
 
+def _driver_ages(url: str) -> list[float]:
+    """How long each registered driver has been heartbeating, in seconds."""
+    import sqlalchemy as sa
+
+    eng = sa.create_engine(url)
+    with eng.connect() as c:
+        rows = c.execute(sa.text("SELECT heartbeat_at - started_at FROM autotune_drivers")).scalars().all()
+    eng.dispose()
+    return [float(r) for r in rows]
+
+
 CONTRACT_ON_FIRST = """
-import time
+import os, time
 
 def objective(config, trial):
-    time.sleep(2)
+    end = time.monotonic() + 120
+    while not os.path.exists("release") and time.monotonic() < end:  # the test says when the trial may end
+        time.sleep(0.05)
     return "abc" if trial.number == 0 else config["x"]
 
 study = at.Study(name="queued", space={"x": at.uniform(0, 1)}, objective=objective, n_trials=1,
@@ -123,6 +147,8 @@ def test_a_contract_error_in_the_creating_driver_keeps_a_study_another_driver_jo
     first = start_driver(tmp_path, sqlite_url)
     assert wait_until(lambda: any(r.state == "RUNNING" for r in rows_so_far(sqlite_url)), timeout=60)
     second = start_driver(tmp_path, sqlite_url)
+    assert wait_until(lambda: len(_driver_ages(sqlite_url)) == 2)  # the second driver has joined the study
+    (tmp_path / "release").touch()
     _, err = first.communicate(timeout=120)
     assert first.returncode == 1 and "objective returned 'abc'" in err
     _, err = second.communicate(timeout=120)  # it takes the queued trial up and meets the same contract error

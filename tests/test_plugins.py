@@ -1,4 +1,5 @@
-"""Conformance suites: every sampler name and every pruner name passes the same checks."""
+"""Samplers and pruners: what is particular to some of them, and every pruner name on the same checks. (Every
+sampler on the same checks: test_conformance_samplers.py.)"""
 
 import math
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 
 import autotune as at
-from autotune.search import PRUNERS, SAMPLERS, resolve_auto
+from autotune.search import PRUNERS, resolve_auto
 from autotune.spaces import Space
 
 NUMERIC = {"x": at.uniform(-2, 2, step=0.5), "n": at.randint(0, 4)}
@@ -21,40 +22,19 @@ def _objective(config, trial):
     return config["x"] ** 2 + config["n"] + (0.5 if config.get("c") == "b" else 0.0)
 
 
-@pytest.fixture(params=[s for s in SAMPLERS if s != "nsga2"])
-def sampler(request):
-    return request.param
-
-
-def test_every_sampler_runs_persists_and_resumes(sampler, sqlite_url):
-    study = at.Study(name="s", space=_space_for(sampler), objective=_objective, sampler=sampler, n_trials=12, seed=1)
-    first = study.run(storage=sqlite_url, n_trials=6)
-    assert first.counts == {"COMPLETE": 6}
-    result = study.run(storage=sqlite_url)
-    assert result.counts == {"COMPLETE": 12}
-    assert sorted(t.number for t in result.trials) == list(range(12))
-    assert all(t.origin.endswith(sampler if sampler != "auto" else "") for t in result.trials)
-    assert result.best_value == min(t.value for t in result.trials)
-
-
-@pytest.mark.parametrize("sampler", [s for s in SAMPLERS if s not in ("nsga2", "grid")])  # grid: each point once
-def test_a_resumed_seeded_study_does_not_repeat_its_first_configurations_and_is_reproducible(sampler, tmp_path):
-    space = {"x": at.uniform(-2, 2), "n": at.randint(0, 4)} if sampler == "cmaes" else MIXED  # x: no chance repeats
+def test_a_resumed_qmc_study_carries_its_sequence_on(tmp_path):
+    """(What every sampler does on resuming is in test_conformance_samplers.py.) QMC's points of a study run in
+    two parts are those of an uninterrupted run."""
+    space = {"x": at.uniform(-2, 2), "n": at.randint(0, 4)}
 
     def study():
-        return at.Study(name="s", space=space, objective=_objective, sampler=sampler, n_trials=12, seed=4)
+        return at.Study(name="s", space=space, objective=_objective, sampler="qmc", n_trials=12, seed=4)
 
-    runs = []
-    for i in range(2):
-        url = f"sqlite:///{tmp_path / f'{i}.db'}"
-        study().run(storage=url, n_trials=6)
-        runs.append([t.params for t in sorted(study().run(storage=url).trials, key=lambda t: t.number)])
-    first, resumed = runs[0][:6], runs[0][6:]
-    assert not [p for p in resumed if p in first], "the resumed run proposed the first run's configurations again"
-    assert runs[0] == runs[1]
-    if sampler == "qmc":  # the sequence carried on: the points of an uninterrupted run
-        whole = study().run(storage=f"sqlite:///{tmp_path / 'whole.db'}").trials
-        assert runs[0] == [t.params for t in sorted(whole, key=lambda t: t.number)]
+    url = f"sqlite:///{tmp_path / 'parts.db'}"
+    study().run(storage=url, n_trials=6)
+    parts = [t.params for t in sorted(study().run(storage=url).trials, key=lambda t: t.number)]
+    whole = study().run(storage=f"sqlite:///{tmp_path / 'whole.db'}").trials
+    assert parts == [t.params for t in sorted(whole, key=lambda t: t.number)]
 
 
 def test_a_seeded_study_resumed_after_its_driver_was_killed_is_reproducible(tmp_path):
@@ -75,23 +55,6 @@ def test_a_seeded_study_resumed_after_its_driver_was_killed_is_reproducible(tmp_
     runs = [[t.params for t in sorted(study.run(storage=f"sqlite:///{tmp_path / f'{x}.db'}").trials,
                                       key=lambda t: t.number)] for x in "ab"]
     assert runs[0] == runs[1]
-
-
-def test_seeded_samplers_are_reproducible(sampler, tmp_path):
-    runs = []
-    for i in range(2):
-        study = at.Study(name="s", space=_space_for(sampler), objective=_objective, sampler=sampler, n_trials=12,
-                         seed=3)
-        runs.append([t.params for t in study.run(storage=f"sqlite:///{tmp_path / f'{i}.db'}").trials])
-    assert runs[0] == runs[1]
-
-
-def test_nsga2_finds_a_pareto_front(sqlite_url):
-    study = at.Study(name="mo", space=MIXED, metric=["a", "b"], mode=["min", "min"], sampler="nsga2", n_trials=10,
-                     seed=0, objective=lambda c, t: {"a": c["x"] ** 2, "b": (c["x"] - 1) ** 2})
-    result = study.run(storage=sqlite_url)
-    assert result.counts == {"COMPLETE": 10}
-    assert all(len(t.values) == 2 for t in result.trials)
 
 
 def test_the_grid_sampler_stops_when_the_grid_is_exhausted(sqlite_url):
@@ -152,19 +115,6 @@ def test_sampler_and_pruner_instances_are_accepted(sqlite_url):
 CONDITIONAL = {"x": at.uniform(-2, 2),
                "opt": at.choice({"sgd": {"m": at.uniform(0, 1)}, "adam": {"b": at.randint(1, 3)}}),
                "lr": at.loguniform(1e-3, 1)}
-
-
-@pytest.mark.parametrize("sampler", ["skopt-gp", "skopt-rf", "skopt-et", "skopt-gbrt", "tpe"])
-def test_samplers_handle_conditional_spaces(sampler, sqlite_url):
-    def objective(config, trial):
-        extra = config["m"] if config["opt"] == "sgd" else config["b"] / 3
-        return config["x"] ** 2 + extra + abs(config["lr"] - 0.1)
-
-    study = at.Study(name="c", space=CONDITIONAL, objective=objective, sampler=sampler, n_trials=14, seed=0)
-    result = study.run(storage=sqlite_url)
-    assert result.counts == {"COMPLETE": 14}
-    for t in result.trials:
-        assert ("m" in t.params) == (t.params["opt"] == "sgd") and ("b" in t.params) == (t.params["opt"] == "adam")
 
 
 TWO_DRIVERS = """
@@ -287,6 +237,7 @@ def test_autos_gp_sees_warped_values_and_the_database_keeps_the_real_ones(mode, 
     assert [t.value for t in ostudy.trials] == list(raw)  # the view copied the trials; the study's are untouched
 
 
+@pytest.mark.slow  # trains for seconds
 def test_a_gp_repeat_is_echoed_back_to_the_gp_which_then_proposes_a_new_point_itself():
     # without the echo the GP, which learns nothing from a refused proposal, repeats itself and TPE/random search
     # propose in its place; with it the GP moves on (on benchmarks/quality.py's kNN problem, 64 trials: 45

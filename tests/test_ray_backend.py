@@ -1,15 +1,17 @@
 """The ray backend on a real local Ray (one per module, two CPUs and two fake GPUs): same trials and same pruning
-as the local backend, GPUs assigned per trial, actor deaths contained, and a killed driver resumed locally."""
+as the local backend, actor deaths contained, and a killed driver resumed locally. (What every backend does --
+GPU slots among it -- is in test_conformance_backends.py.)"""
 
 import os
 import signal
-import time
 
 import pytest
 
 import autotune as at
 from autotune._loader import load_study_file
 from tests.conftest import ROOT, cli, n_complete, start_driver, trial_rows, wait_until, write_study
+
+pytestmark = pytest.mark.slow  # worker processes, drivers or Ray in every test
 
 ray = pytest.importorskip("ray")
 
@@ -73,27 +75,6 @@ def test_serial_runs_prune_the_same_way_on_both_backends(tmp_path):
     assert any(state == "PRUNED" for _, state, _, _ in outcomes["ray"])
 
 
-def _where(config, trial):
-    time.sleep(0.3)
-    return {"loss": config["x"], "cvd": os.environ.get("CUDA_VISIBLE_DEVICES", ""), "device": trial.device}
-
-
-@pytest.mark.parametrize("gpu, expected", [(1, {"0", "1"}), (0.5, None)])
-def test_each_ray_trial_sees_only_its_gpus(sqlite_url, gpu, expected):
-    study = at.Study(name="gpus", space={"x": at.uniform(0, 1)}, objective=_where, sampler="random", n_trials=6,
-                     parallelism=2, backend="ray", resources={"cpu": 0.5, "gpu": gpu})
-    trials = study.run(storage=sqlite_url).trials
-    seen = {t.metrics["cvd"] for t in trials}
-    assert all(t.metrics["device"] == "cuda:0" for t in trials)
-    if expected:
-        assert seen == expected  # whole GPUs: the two slots hold one each
-    else:
-        assert len(seen) == 1  # half a GPU each: both slots share one
-        overlap = [(a, b) for a in trials for b in trials if a.number < b.number and
-                   a.started_at < b.finished_at and b.started_at < a.finished_at]
-        assert overlap, "two trials should have shared the GPU at the same time"
-
-
 def _threads(config, trial):
     import os
 
@@ -112,7 +93,7 @@ def test_each_ray_actor_computes_with_its_cpu_share_of_threads(sqlite_url):
 def test_asking_for_more_gpus_than_the_cluster_has_is_a_clear_error(sqlite_url):
     from autotune.errors import ConfigError
 
-    study = at.Study(name="big", space={"x": at.uniform(0, 1)}, objective=_where, n_trials=2, backend="ray",
+    study = at.Study(name="big", space={"x": at.uniform(0, 1)}, objective=curve, n_trials=2, backend="ray",
                      resources={"cpu": 1, "gpu": 4})
     with pytest.raises(ConfigError, match="gpu=4 per trial, but the Ray cluster has 2 GPUs"):
         study.run(storage=sqlite_url)
@@ -132,17 +113,6 @@ def test_a_lost_actor_fails_its_trial_and_is_retried(sqlite_url):
     assert len(failed) == 1 and failed[0].error.startswith("worker died (Ray actor lost")
     assert "retried as trial" in failed[0].error
     assert sum(t.state == "COMPLETE" and t.counted for t in result.trials) == 4
-
-
-def test_local_gpu_slots_pin_one_gpu_per_worker(sqlite_url, monkeypatch):
-    monkeypatch.setenv("AUTOTUNE_GPUS", "0,1")
-    study = at.Study(name="lgpu", space={"x": at.uniform(0, 1)}, objective=_where, sampler="random", n_trials=4,
-                     parallelism=2, resources={"cpu": 1, "gpu": 1})
-    trials = study.run(storage=sqlite_url).trials
-    assert {t.metrics["cvd"] for t in trials} == {"0", "1"}
-    overlap = [(a, b) for a in trials for b in trials if a.number < b.number and
-               a.started_at < b.finished_at and b.started_at < a.finished_at]
-    assert all(a.metrics["cvd"] != b.metrics["cvd"] for a, b in overlap)
 
 
 KILLED = """

@@ -11,8 +11,7 @@ import math
 import pytest
 
 import autotune as at
-from autotune.search import HalvingPruner
-from autotune.search._replay import replay
+from autotune.search import HalvingPruner, replay
 from tests.conftest import cli, dump, write_study
 
 

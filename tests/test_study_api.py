@@ -316,8 +316,13 @@ def test_a_multi_objective_study_takes_an_explicit_no_op_pruner():
 def test_best_params_of_a_study_with_a_fixed_object_can_be_enqueued_again(sqlite_url):
     space = {"x": at.uniform(0, 1), "act": at.fixed(math.tanh)}
     at.Study(name="first", space=space, objective=lambda c, t: c["act"](c["x"]), n_trials=2).run(storage=sqlite_url)
-    best = at.load_study("first", storage=sqlite_url).best_params  # the fixed value read back as its repr
-    at.Study(name="second", space=space, objective=lambda c, t: c["act"](c["x"]), enqueue=[best])
+    first = at.load_study("first", storage=sqlite_url)
+    best = first.best_params  # the fixed value read back as its repr
+    second = at.Study(name="second", space=space, objective=lambda c, t: c["act"](c["x"]), enqueue=[best],
+                      n_trials=1).run(storage=sqlite_url)
+    [trial] = second.trials
+    assert trial.origin == "queue" and trial.params["x"] == best["x"]
+    assert trial.value == first.best_value == math.tanh(best["x"])  # it ran with the function itself
 
 
 def test_an_enqueued_value_must_lie_on_a_float_step_and_match_a_fixed_value():

@@ -15,6 +15,8 @@ import pytest
 
 from tests.conftest import ROOT, cli, dump, start_driver, trial_rows, wait_until, write_study
 
+pytestmark = pytest.mark.slow  # worker processes, drivers or Ray in every test
+
 STUDY = """
 import multiprocessing, os, time
 

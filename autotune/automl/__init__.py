@@ -9,9 +9,10 @@ workers or on Ray.
 import sys
 import types
 
-__all__ = ["FAMILIES", "METRICS", "AutoML", "automl"]
+__all__ = ["FAMILIES", "METRICS", "AutoML", "add_parsers", "automl", "leaderboard"]
 
-_HOMES = {"AutoML": "_estimator", "automl": "_estimator", "FAMILIES": "_families", "METRICS": "_metrics"}
+_HOMES = {"AutoML": "_estimator", "automl": "_estimator", "FAMILIES": "_families", "METRICS": "_metrics",
+          "add_parsers": "_cli", "leaderboard": "_run"}
 
 
 def __getattr__(name: str):  # scikit-learn loads when AutoML is used, not when the CLI starts

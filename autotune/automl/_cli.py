@@ -202,7 +202,8 @@ def cmd_predict(args) -> int:
     import pandas as pd
 
     from autotune.automl._data import read_table
-    from autotune.automl._run import load_final, resolve_storage
+    from autotune.automl._run import load_final
+    from autotune.database import resolve_storage
 
     url = resolve_storage(args.storage)
     result, number, pipeline = load_final(args.name, url, trust=args.trust)

@@ -136,7 +136,8 @@ class AutoML(BaseEstimator):
 
         from sklearn.exceptions import DataConversionWarning
 
-        from autotune.automl._run import Settings, resolve_storage, run_automl
+        from autotune.automl._run import Settings, run_automl
+        from autotune.database import resolve_storage
         from autotune.study import parse_duration
 
         _require_sklearn()
@@ -263,7 +264,8 @@ class AutoML(BaseEstimator):
 
         The pipeline is read with skops, trusting only the types AutoML writes; ``trust=True`` accepts any (only
         for a database you trust: loading other types can run code)."""
-        from autotune.automl._run import load_final, resolve_storage
+        from autotune.automl._run import load_final
+        from autotune.database import resolve_storage
 
         _require_sklearn()
         url = resolve_storage(storage)

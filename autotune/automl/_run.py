@@ -41,6 +41,7 @@ from autotune.automl._metrics import TASKS, check_metric_name, resolve_metric
 from autotune.automl._objective import OOF, AutoMLObjective, Final, caruana, load_oof
 from autotune.automl._pipeline import PIPELINE, AutoMLPipeline, load_pipeline
 from autotune.automl._sampler import AutoMLSampler, StopSearch
+from autotune.database import resolve_storage
 from autotune.errors import AutotuneError, ConfigError, StorageError
 
 FIXED = ("task", "target", "data", "validation")  # the study's fixed facts, in its space
@@ -97,7 +98,7 @@ class Outcome:
 
 def check_settings(settings: Settings) -> None:
     """What can be checked before reading any data."""
-    from autotune.study import _check_int
+    from autotune._checks import check_int as _check_int
 
     check_metric_name(settings.metric)
     if settings.task not in ("auto", "classification", *TASKS):
@@ -208,12 +209,6 @@ def _reopen(result, url: str, name: str):
 def _stored_fixed(result) -> dict[str, Any]:
     space = result.row.space
     return {k: space[k]["value"] for k in FIXED if k in space and space[k].get("kind") == "fixed"}
-
-
-def resolve_storage(storage: str | None) -> str:
-    from autotune.database import resolve_storage as resolve
-
-    return resolve(storage)
 
 
 def run_automl(X, y, settings: Settings, *, target: str = "y", say=None, started: float | None = None,
@@ -415,7 +410,7 @@ def _history(existing) -> dict[str, Any]:
         family = t.params.get("estimator")
         if family not in FAMILIES or t.duration is None or t.metrics.get("final"):
             continue
-        config = existing._config(t.params)
+        config = existing.config(t.params)
         try:
             costs[family].append((FAMILIES[family].size(config), max(1e-4, t.duration)))
         except KeyError:
@@ -494,13 +489,13 @@ def _choose_final(result, objective: AutoMLObjective, settings: Settings, deadli
     note = None
 
     def member(t, weight):
-        config = result._config(t.params)
+        config = result.config(t.params)
         family = config["estimator"]
         params = {k: v for k, v in config.items() if k not in FIXED and k != "estimator"}
         return (family, params, weight, t.number)
 
     def single(t) -> Final:
-        return Final([member(t, 1.0)], float(t.value), config=result._config(t.params))
+        return Final([member(t, 1.0)], float(t.value), config=result.config(t.params))
 
     if settings.ensemble and len(candidates) > 1:
         preds, kept = [], []
@@ -526,7 +521,7 @@ def _choose_final(result, objective: AutoMLObjective, settings: Settings, deadli
                                                           zip(chosen, [preds[kept.index(t)] for t, _ in chosen],
                                                               strict=True)) / total)
                 if metric.better(score, float(best.value)):
-                    fixed_values = {k: v for k, v in result._config(best.params).items() if k in FIXED}
+                    fixed_values = {k: v for k, v in result.config(best.params).items() if k in FIXED}
                     note = (f"ensemble of {len(members)} trials ({', '.join(str(m[3]) for m in members)}) scores "
                             f"{score:.6g} out of fold, the best single trial {best.value:.6g}")
                     return Final(members, float(score), config={"estimator": ENSEMBLE, **fixed_values}), note

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import pickle
 import sys
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -78,8 +79,14 @@ class ObjectiveRef:
         return self.loader(self.file, self.attr, self.study_name)
 
 
-class Backend:
-    """Runs trials. ``slots`` trials may run at once."""
+class Backend(ABC):
+    """Runs trials. ``slots`` trials may run at once.
+
+    The contract every backend keeps (``tests/test_conformance_backends.py`` holds each one to it): after
+    :meth:`start`, a job is submitted only to a free slot; :meth:`wait` hands back each submitted job once, with how
+    it ended -- its reports passed to the handler on the way, a report answered ``True`` ending it PRUNED and one
+    answered ``PAUSE`` ending it PAUSED; a job past its ``timeout``, or whose worker died, FAIL with the reason
+    (the in-process backend has no worker to stop, and is never handed a timeout) -- and its slot is free again."""
 
     name = ""
 
@@ -89,17 +96,20 @@ class Backend:
     def start(self, ref: ObjectiveRef, handler: Handler) -> None:
         self.ref, self.handler = ref, handler
 
+    @abstractmethod
     def free_slots(self) -> int:
         raise NotImplementedError
 
+    @abstractmethod
     def submit(self, job: Job) -> None:
         raise NotImplementedError
 
+    @abstractmethod
     def wait(self, timeout: float) -> list[tuple[Job, Outcome]]:
         """Finished trials, waiting up to ``timeout`` seconds for the first one."""
         raise NotImplementedError
 
-    def shutdown(self, kill: bool = False) -> None:
+    def shutdown(self, kill: bool = False) -> None:  # noqa: B027 - a backend without workers has none to stop
         """Stop every worker; ``kill`` abandons running trials at once."""
 
 

@@ -34,7 +34,7 @@ class RunCallbacks:
         row = self.db.trial(study_id, number)
         if row is not None:
             record = TrialRecord.from_row(row)
-            record.params = self.result._config(record.params)
+            record.params = self.result.config(record.params)
             run_callbacks(self.callbacks, "on_trial_end", self.study.name, record, failed=self.failed)
 
     def end(self, error: BaseException | None) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from autotune.database._database import CONSTRAINTS, FEASIBLE
+from autotune.database import CONSTRAINTS, FEASIBLE
 from autotune.errors import ObjectiveContractError
-from autotune.objectives._contract import _as_real
+from autotune.objectives import as_real
 
 
 def constraint_values(raw: Any) -> list[float] | None:
@@ -16,7 +16,7 @@ def constraint_values(raw: Any) -> list[float] | None:
     if getattr(raw, "ndim", 0) == 1 and callable(getattr(raw, "tolist", None)):  # a numpy array or torch tensor
         raw = raw.tolist()
     items = raw if isinstance(raw, (list, tuple)) else [raw]
-    values = [_as_real(v) for v in items]  # numpy and torch scalars too; never a bool
+    values = [as_real(v) for v in items]  # numpy and torch scalars too; never a bool
     return values if values and all(v is not None and math.isfinite(v) for v in values) else None
 
 

@@ -11,7 +11,7 @@ from autotune.backends import Job
 from autotune.database import TrialState
 from autotune.engine._running import Running, loads
 from autotune.objectives import _checkpoints
-from autotune.search._halving import HalvingPruner, plan
+from autotune.search import HalvingPruner, plan
 
 
 @dataclass

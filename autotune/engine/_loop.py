@@ -15,9 +15,7 @@ import warnings
 from typing import Any
 
 from autotune.backends import Backend, InProcessBackend, Job, ObjectiveRef
-from autotune.database import StudyDatabase, TrialState
-from autotune.database._artifacts import FsspecArtifactStore, sha256
-from autotune.database._database import CONSTRAINTS, FEASIBLE, feasible
+from autotune.database import CONSTRAINTS, FsspecArtifactStore, StudyDatabase, TrialState, feasible, sha256
 from autotune.engine._callbacks import RunCallbacks
 from autotune.engine._constraints import Constraints
 from autotune.engine._failures import FailureWatch
@@ -29,10 +27,8 @@ from autotune.engine._mirror import Mirror
 from autotune.engine._running import Running, RunReport
 from autotune.engine._seeds import resumed_seed, stored_params, warm_start_configs
 from autotune.errors import BrokenStudyError, ObjectiveContractError, StorageError
-from autotune.objectives import Outcome
-from autotune.objectives._contract import PAUSE
-from autotune.search._halving import HalvingPruner
-from autotune.search._plugins import LEARNS_FAILURES, make_sampler
+from autotune.objectives import PAUSE, Outcome
+from autotune.search import LEARNS_FAILURES, HalvingPruner, make_sampler
 
 TICK = 0.5  # seconds between housekeeping rounds while trials run
 _log = logging.getLogger("autotune")
@@ -303,7 +299,7 @@ class Engine:
         if seq == self.mirror.last_seq + 1:
             self.mirror.last_seq = seq
         if seq >= 0:
-            ok = outcome.metrics.get(FEASIBLE, True) if outcome.metrics else True
+            ok = feasible(outcome.metrics)
             self.tally.count(state, True, values[0] if values and ok else None, number)
         self.report.finished += 1
         self.callbacks.trial(self.sid, number)

@@ -14,11 +14,9 @@ import math
 import warnings
 from typing import Any
 
-from autotune.database import FINISHED, TrialState
-from autotune.database._database import CONSTRAINTS
+from autotune.database import CONSTRAINTS, FINISHED, TrialState
 from autotune.engine._running import loads
-from autotune.search._history import UNCOUNTED, Latest, LatestOnly
-from autotune.search._optuna_private import n_entries, set_trial_system_attr
+from autotune.search import UNCOUNTED_ATTR, Latest, LatestOnly, n_entries, set_trial_system_attr
 
 
 class Mirror:
@@ -71,8 +69,8 @@ class Mirror:
             self.ostudy.tell(otrial, state=OptunaState[state])
 
     def uncounted(self, otrial) -> None:
-        """Mark ``otrial`` as not counting: its configuration runs again, or never ran (see ``UNCOUNTED``)."""
-        set_trial_system_attr(self.ostudy, otrial, UNCOUNTED, True)
+        """Mark ``otrial`` as not counting: its configuration runs again, or never ran (see ``UNCOUNTED_ATTR``)."""
+        set_trial_system_attr(self.ostudy, otrial, UNCOUNTED_ATTR, True)
 
     # -- trials read back from the database ------------------------------------------------------------------
     def sync(self, db, study_id: int) -> list[Any]:
@@ -133,7 +131,7 @@ class Mirror:
         if state == TrialState.FAIL:
             self.ostudy.sampler.failed = True
             if retried:
-                system[UNCOUNTED] = True
+                system[UNCOUNTED_ATTR] = True
         return optuna.trial.create_trial(
             state=OptunaState[state], values=None if state == TrialState.FAIL else values, params=params,
             distributions=self.space.distributions_for(params), intermediate_values=inter,

@@ -17,6 +17,7 @@ from typing import Any
 
 from autotune.errors import ConfigError, TrialPaused
 from autotune.objectives import _checkpoints
+from autotune.objectives._base import ready
 from autotune.objectives._metric import MetricRule
 
 _HIGHER_IS_BETTER = {"auc", "average_precision", "ndcg", "map", "auc_mu"}
@@ -222,10 +223,7 @@ def lightgbm_objective(X, y, *, task: str = "binary", metric: str | None = None,
         return {metric: float(score), "best_iteration": best_round, "rounds_trained": rounds,
                 "resumed_from": resumed_from}
 
-    objective.forget = forget
-    objective.metric_rule = rule
-    _checkpoints.register(forget)
-    return objective
+    return ready(objective, metric_rule=rule, artifact="model.txt", forget=forget)
 
 
 def _score(booster, metric: str) -> float:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from autotune.errors import ConfigError
+from autotune.objectives._base import ready
 from autotune.objectives._metric import MetricRule
 
 
@@ -77,8 +78,7 @@ def sklearn_objective(estimator: Any, X, y, *, scoring: str | None = None, cv: i
             trial.save_object("model.pkl", clone(model).fit(X, y))
         return {name: sum(scores) / len(scores)}
 
-    objective.metric_rule = rule
-    return objective
+    return ready(objective, metric_rule=rule, artifact="model.pkl" if save_model else None)
 
 
 def _fold_scores(reports) -> list[float]:

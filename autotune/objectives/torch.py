@@ -24,6 +24,7 @@ from typing import Any
 
 from autotune.errors import ConfigError, TrialPaused, TrialPruned
 from autotune.objectives import _checkpoints
+from autotune.objectives._base import ready
 from autotune.objectives._metric import MetricRule
 
 # the metrics the loop computes on the validation data, with their natural direction
@@ -232,10 +233,7 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
                 "resumed_from": resumed_from, "epochs_trained": epochs - resumed_from, "device": str(device),
                 "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}
 
-    objective.forget = forget
-    objective.metric_rule = rule
-    _checkpoints.register(forget)
-    return objective
+    return ready(objective, metric_rule=rule, artifact="model.pt", forget=forget)
 
 
 def _cadence(every: Any) -> tuple[int, float]:
