@@ -1,4 +1,4 @@
-"""The objective contract (``objective(config, trial)``) and, later, ready objectives for common libraries."""
+"""The objective contract (``objective(config, trial)``) and ready objectives for PyTorch, LightGBM, scikit-learn."""
 
 from autotune.errors import TrialPruned
 from autotune.objectives._contract import PAUSE, Outcome, Trial, as_real, parse_result, run_objective
