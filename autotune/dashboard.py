@@ -81,6 +81,7 @@ class LiveStorage(_storage_base()):  # type: ignore[misc]
     def _frozen(self, row):
         """A row as a FrozenTrial, converted again only when the row changed."""
         from autotune.result import TrialRecord
+        from autotune.search import set_trial_id
 
         key = (row.state, row.finish_seq, row.intermediate, row.value, row.started_at, row.finished_at)
         hit = self._cache.get(row.id)
@@ -88,7 +89,7 @@ class LiveStorage(_storage_base()):  # type: ignore[misc]
             return hit[1]
         ft = self.result.frozen_trial(TrialRecord.from_row(row))
         ft.number = row.number
-        ft._trial_id = row.id
+        set_trial_id(ft, row.id)
         self._cache[row.id] = (key, ft)
         return ft
 

@@ -36,6 +36,9 @@ def test_a_trial_id_and_a_system_attribute_set_through_the_storage():
     study = _study()
     trial = study.ask()
     assert isinstance(private.trial_id(trial), int)
+    frozen = study.get_trials(deepcopy=True)[0]
+    private.set_trial_id(frozen, 41)
+    assert private.trial_id(frozen) == 41
     private.set_trial_system_attr(study, trial, "autotune:mark", True)
     study.tell(trial, state=TrialState.FAIL)
     assert study.get_trials(deepcopy=False)[-1].system_attrs["autotune:mark"] is True

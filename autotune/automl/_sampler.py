@@ -27,6 +27,7 @@ from optuna.samplers import BaseSampler, RandomSampler, TPESampler
 from optuna.trial import TrialState
 
 from autotune.automl._families import FAMILIES
+from autotune.search import read_trials
 from autotune.spaces import Categorical, Conditional, Float, Int
 
 # the order in which the families' first known-good configurations are tried (how they usually rank on tables)
@@ -50,7 +51,7 @@ class _FamilyView:
         return [t for t in trials if t.params.get("estimator") == self._family]
 
     def _get_trials(self, deepcopy: bool = True, states=None, use_cache: bool = False):
-        return self._keep(self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache))
+        return self._keep(read_trials(self._study, deepcopy=deepcopy, states=states, use_cache=use_cache))
 
     def get_trials(self, deepcopy: bool = True, states=None):
         return self._keep(self._study.get_trials(deepcopy=deepcopy, states=states))

@@ -185,7 +185,7 @@ class Ledger(ArtifactTable):
                 .returning(S.studies.c.id)).scalar()  # (which also locks the study row: one claim at a time)
             if ok is None:
                 return None
-            query = sa.select(T.id, T.number, T.params, T.attempt, T.retry_of).where(
+            query = sa.select(T.id, T.number, T.params, T.attempt).where(
                 T.study_id == study_id, T.state == TrialState.WAITING)
             if retry_of is not None:
                 query = query.where(T.retry_of == retry_of)
@@ -196,8 +196,7 @@ class Ledger(ArtifactTable):
                 raise _NothingToClaim  # roll back the counters taken above
             conn.execute(S.trials.update().where(S.trials.c.id == row.id).values(
                 state=TrialState.RUNNING, owner=driver_id, started_at=time.time()))
-            return {"number": row.number, "params": json.loads(row.params), "attempt": row.attempt,
-                    "retry_of": row.retry_of}
+            return {"number": row.number, "params": json.loads(row.params), "attempt": row.attempt}
         try:
             return self.write(fn)
         except _NothingToClaim:

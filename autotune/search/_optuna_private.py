@@ -35,6 +35,11 @@ def trial_id(trial) -> int:
     return trial._trial_id
 
 
+def set_trial_id(trial, value: int) -> None:
+    """Give a ``FrozenTrial`` built outside a storage the id a storage knows it by."""
+    trial._trial_id = value
+
+
 class ContinuedQMCSampler(QMCSampler):
     """Optuna's QMC sampler, able to continue its sequence where an earlier run of the study left it.
 
