@@ -103,7 +103,6 @@ class Result:
                 out.setdefault(name, desc["value"])
         return out
 
-    _config = config  # (the name AutoML and the engine still call it by)
 
     @functools.cached_property
     def _stored_space(self) -> Space:

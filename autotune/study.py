@@ -25,7 +25,6 @@ from autotune._checks import (
 from autotune.errors import ConfigError
 from autotune.spaces import Space
 
-_check_int = check_int  # (the name other modules of the package import)
 __all__ = ["MAX_SEED", "Study", "check_seed", "check_study_name", "parse_duration"]
 
 

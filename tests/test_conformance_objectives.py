@@ -150,8 +150,12 @@ def test_a_paused_trial_goes_on_from_where_it_stopped_and_ends_as_an_uninterrupt
     assert uninterrupted.state == "COMPLETE" and len(whole.reports) >= 3
     first = Channel(pause_at=2)
     assert _drive(objective, kind.config, metric, first).state == "PAUSED"
+    assert bool(_kept()) == (kind.name != "sklearn"), "a paused trial kept no checkpoint to continue from"
     rest = Channel()
-    continued = _drive(objective, kind.config, metric, rest, reports=[list(r) for r in first.reports])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        continued = _drive(objective, kind.config, metric, rest, reports=[list(r) for r in first.reports])
+    assert not [w for w in caught if "trains from the start" in str(w.message)]
     assert continued.state == "COMPLETE"
     assert [s for s, _ in first.reports + rest.reports] == [s for s, _ in whole.reports]  # no step twice, none left
     assert [v for _, v in first.reports + rest.reports] == pytest.approx([v for _, v in whole.reports], rel=1e-6)
@@ -166,6 +170,7 @@ def test_forget_drops_what_a_paused_trial_kept(kind):
     first = Channel(pause_at=2)
     assert _drive(objective, kind.config, metric, first).state == "PAUSED"
     kept = _kept()  # torch and lightgbm keep a checkpoint; sklearn keeps none (its reports hold its folds' scores)
+    assert bool(kept) == (kind.name != "sklearn"), kept
     objective.forget("s", dict(kind.config))
     assert not _kept()
     with warnings.catch_warnings(record=True) as caught:

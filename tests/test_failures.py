@@ -10,8 +10,8 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState, create_trial
 
 import autotune as at
-from autotune.database._ledger import SET_ASIDE
-from autotune.search._history import UNCOUNTED, failed_as_worst
+from autotune.database import SET_ASIDE
+from autotune.search._history import UNCOUNTED_ATTR, failed_as_worst
 from tests.conftest import cli, dump, trial_rows, write_study
 
 REGION = """
@@ -67,7 +67,7 @@ def test_failed_trials_reach_a_model_as_the_worst_finished_value():
                             system_attrs=attrs)
 
     done = [trial(TrialState.COMPLETE, 0.1, 3.0), trial(TrialState.COMPLETE, 0.2, 5.0)]
-    failed = [trial(TrialState.FAIL, 0.9), trial(TrialState.FAIL, 0.8, attrs={UNCOUNTED: True})]
+    failed = [trial(TrialState.FAIL, 0.9), trial(TrialState.FAIL, 0.8, attrs={UNCOUNTED_ATTR: True})]
     for direction, worst in ((StudyDirection.MINIMIZE, 5.0), (StudyDirection.MAXIMIZE, 3.0)):
         shown = failed_as_worst(done + failed, done, [direction])
         # the set-aside failure (a retried configuration, a broken study file) says nothing of its region

@@ -84,9 +84,9 @@ def _check_test_columns(train, test, path: str) -> None:
 
 def cmd_automl(args) -> int:
     started = time.time()
+    from autotune._checks import parse_duration
     from autotune.automl._data import read_table, split_target
     from autotune.automl._run import Settings, check_settings, run_automl
-    from autotune.study import parse_duration
 
     budget = parse_duration(args.time, "--time")
     settings = Settings(time_budget=budget, metric=args.metric, task=args.task,

@@ -136,9 +136,9 @@ class AutoML(BaseEstimator):
 
         from sklearn.exceptions import DataConversionWarning
 
+        from autotune._checks import parse_duration
         from autotune.automl._run import Settings, run_automl
         from autotune.database import resolve_storage
-        from autotune.study import parse_duration
 
         _require_sklearn()
         if y is None:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from autotune._study_file import load_objective
 from autotune.objectives import Outcome
 
 
@@ -52,11 +53,12 @@ class ObjectiveRef:
     attr: str | None = None       # ... and the module attribute that holds the Study
     pickled: bytes | None = None  # cloudpickle of the objective, when it has no file to import from
     # loader(file, attr, study_name) -> the objective: a module-level function (sent to workers by reference)
-    loader: Callable[[str, str, str], Any] | None = None
+    loader: Callable[[str, str, str], Any] = load_objective
 
     @classmethod
-    def for_study(cls, study, loader: Callable[[str, str, str], Any]) -> ObjectiveRef:
-        """``loader`` imports the study file in a worker (see ``autotune._study_file.load_objective``)."""
+    def for_study(cls, study, loader: Callable[[str, str, str], Any] = load_objective) -> ObjectiveRef:
+        """``loader`` imports the study file in a worker (default: ``autotune._study_file.load_objective``, which
+        finds the study in the attribute where the driver found it)."""
         src = getattr(study, "_source", None)
         metrics = tuple(study.metrics)
         if src is not None:

@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING
 
 from autotune.database._artifacts import ArtifactStore, FsspecArtifactStore, sha256
 from autotune.database._constraints import CONSTRAINTS, FEASIBLE, feasible
-from autotune.database._states import FINISHED, RETRIED, UNCOUNTED, TrialState
+from autotune.database._states import FINISHED, RETRIED, SET_ASIDE, UNCOUNTED, TrialState
 from autotune.database._urls import DEFAULT_STORAGE, mask_url, resolve_storage, scrub
 
 if TYPE_CHECKING:
     from autotune.database._database import StudyDatabase, StudyRow
 
-__all__ = ["CONSTRAINTS", "DEFAULT_STORAGE", "FEASIBLE", "FINISHED", "RETRIED", "UNCOUNTED", "ArtifactStore",
-           "FsspecArtifactStore", "StudyDatabase", "StudyRow", "TrialState", "feasible", "mask_url",
+__all__ = ["CONSTRAINTS", "DEFAULT_STORAGE", "FEASIBLE", "FINISHED", "RETRIED", "SET_ASIDE", "UNCOUNTED",
+           "ArtifactStore", "FsspecArtifactStore", "StudyDatabase", "StudyRow", "TrialState", "feasible", "mask_url",
            "resolve_storage", "scrub", "sha256"]
 
 

@@ -8,16 +8,12 @@ rows (``_drivers``), the trial ledger with the halving pruner's pauses (``_ledge
 
 from __future__ import annotations
 
-from autotune.database._constraints import CONSTRAINTS, FEASIBLE, feasible
 from autotune.database._drivers import Drivers
-from autotune.database._ledger import SET_ASIDE, Ledger
-from autotune.database._states import FINISHED
-from autotune.database._studies import Peek, Studies, StudyRow
-from autotune.database._urls import DEFAULT_STORAGE
+from autotune.database._ledger import TrialTable
+from autotune.database._studies import Studies, StudyRow
 
-__all__ = ["CONSTRAINTS", "DEFAULT_STORAGE", "FEASIBLE", "FINISHED", "SET_ASIDE", "Peek", "StudyDatabase", "StudyRow",
-           "feasible"]
+__all__ = ["StudyDatabase", "StudyRow"]
 
 
-class StudyDatabase(Studies, Drivers, Ledger):
+class StudyDatabase(Studies, Drivers, TrialTable):
     """All reads and writes of studies, trials, drivers and artifacts, over one SQLAlchemy engine."""

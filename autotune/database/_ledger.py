@@ -20,11 +20,9 @@ from sqlalchemy.engine import Connection
 from autotune.database import _schema as S
 from autotune.database._artifact_table import ArtifactTable, delete_external
 from autotune.database._drivers import driver_dead
-from autotune.database._states import RAN_WELL, TrialState
+from autotune.database._states import RAN_WELL, SET_ASIDE, TrialState
 from autotune.database._studies import Peek
 from autotune.errors import StorageError
-
-SET_ASIDE = " (set aside, not counted toward n_trials: no trial of the study had run well when it was run again)"
 
 
 class _Duplicate(Exception):
@@ -60,7 +58,7 @@ _FINISH = (S.trials.update()
                    finish_seq=sa.bindparam("b_seq")))
 
 
-class Ledger(ArtifactTable):
+class TrialTable(ArtifactTable):
     """Claims, finishes, the queue, stale trials and retries, and the halving pruner's pauses."""
 
     # -- primitives ----------------------------------------------------------------------------------------

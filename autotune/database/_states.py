@@ -17,11 +17,6 @@ class TrialState(StrEnum):
     PRUNED = "PRUNED"  # stopped by the pruner
     FAIL = "FAIL"  # raised, timed out, or its worker died
 
-    @property
-    def finished(self) -> bool:
-        return self in FINISHED
-
-
 FINISHED = frozenset({TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL})
 # the trials that ran well: completed, or judged by a pruner (pruned, or paused at a halving rung)
 RAN_WELL = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.PAUSED)
@@ -29,3 +24,5 @@ RAN_WELL = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.PAUSED)
 # set aside (they do not count towards n_trials)
 RETRIED = "RETRIED"
 UNCOUNTED = "UNCOUNTED"
+# the note added to the error of a failure set aside
+SET_ASIDE = " (set aside, not counted toward n_trials: no trial of the study had run well when it was run again)"

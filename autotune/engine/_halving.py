@@ -10,7 +10,7 @@ from typing import Any
 from autotune.backends import Job
 from autotune.database import TrialState
 from autotune.engine._running import Running, loads
-from autotune.objectives import _checkpoints
+from autotune.objectives import forgetters
 from autotune.search import HalvingPruner, plan
 
 
@@ -55,11 +55,11 @@ class HalvingCoordinator:
         by_number = {r.number: r for r in rows}
         if decided.prune:
             pruned = self.db.prune_paused(self.study_id, {n: by_number[n].intermediate for n in decided.prune})
-            forgetters = _checkpoints.forgetters(self.study.objective)  # e.g. the torch objective's checkpoint
+            forget_fns = forgetters(self.study.objective)  # e.g. the torch objective's checkpoint
             for number in pruned:
-                if forgetters:
+                if forget_fns:
                     config = self.study.space.sample(FixedTrial(loads(by_number[number].params)))[1]
-                    for forget in forgetters:
+                    for forget in forget_fns:
                         with contextlib.suppress(Exception):
                             forget(self.study.name, config)
                 out.pruned[number] = loads(by_number[number].intermediate)

@@ -369,11 +369,10 @@ class Engine:
             return self._run()
 
     def _run(self) -> RunReport:
-        from autotune._study_file import load_objective
 
         inline = isinstance(self.backend, InProcessBackend)  # not a GPU-pinned worker at parallelism 1
         ref = (ObjectiveRef(tuple(self.study.metrics), self.study.name) if inline
-               else ObjectiveRef.for_study(self.study, loader=load_objective))
+               else ObjectiveRef.for_study(self.study))
         self.backend.start(ref, self)  # workers import the objective while the database is opened
         try:
             self._open()

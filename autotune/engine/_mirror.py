@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import math
-import warnings
 from typing import Any
 
 from autotune.database import CONSTRAINTS, FINISHED, TrialState
 from autotune.engine._running import loads
-from autotune.search import UNCOUNTED_ATTR, Latest, LatestOnly, n_entries, set_trial_system_attr
+from autotune.search import UNCOUNTED_ATTR, Latest, LatestOnly, n_entries, quiet_optuna, set_trial_system_attr
 
 
 class Mirror:
@@ -26,9 +25,7 @@ class Mirror:
     def __init__(self, name: str, space, directions: list[str], sampler, pruner, learn_failures: bool) -> None:
         import optuna
 
-        optuna.logging.set_verbosity(optuna.logging.ERROR)
-        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-        warnings.filterwarnings("ignore", module="optuna")
+        quiet_optuna()
         self.space, self.n_metrics, self.learn = space, len(directions), learn_failures
         self.latest = Latest()  # the sampler learns from each trial's latest entry only
         self.ostudy = optuna.create_study(directions=directions, pruner=pruner, study_name=name,

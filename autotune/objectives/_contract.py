@@ -57,7 +57,6 @@ def as_real(value: Any) -> float | None:
     return None
 
 
-_as_real = as_real  # (the name the engine still imports)
 
 
 def _describe(value: Any) -> str:

@@ -238,7 +238,7 @@ def torch_objective(model_fn: Callable[[dict[str, Any]], Any], train, valid, *, 
 
 def _cadence(every: Any) -> tuple[int, float]:
     """``checkpoint_every`` as ``(epochs, seconds)``, one of them 0: ``"3 epochs"`` -> (3, 0), ``"30s"`` -> (0, 30)."""
-    from autotune.study import parse_duration
+    from autotune._checks import parse_duration
 
     text = str(every).strip().lower()
     if every == 0 or text in ("0", "0s"):

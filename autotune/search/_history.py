@@ -111,15 +111,15 @@ class LatestOnly(BaseSampler):
 # set on a failed trial's entry that does not count toward n_trials: its configuration runs again (max_retries,
 # a stale trial queued again), or it failed in a study none of whose trials ran then (a broken study file). Either
 # way its failure says nothing of its region, and the models do not learn it as the region's
-UNCOUNTED = "autotune:uncounted"
+UNCOUNTED_ATTR = "autotune:uncounted"
 
 
 def failed_as_worst(trials: list, done: list, directions) -> list:
     """Copies of the failed trials among ``trials`` as COMPLETE ones holding the worst value of ``done`` (and, in a
-    constrained study, breaking every constraint). Failed trials marked ``UNCOUNTED`` are left
+    constrained study, breaking every constraint). Failed trials marked ``UNCOUNTED_ATTR`` are left
     out. With nothing finished there is no value to use.
     """
-    failed = [t for t in trials if t.state == TrialState.FAIL and t.params and not t.system_attrs.get(UNCOUNTED)]
+    failed = [t for t in trials if t.state == TrialState.FAIL and t.params and not t.system_attrs.get(UNCOUNTED_ATTR)]
     if not failed or not done:
         return []
     worst = [max(v) if d == StudyDirection.MINIMIZE else min(v)

@@ -80,11 +80,24 @@ def resolve_auto(space: Space, n_trials: int | None, parallelism: int, n_objecti
     return "tpe"
 
 
+def quiet_optuna() -> None:
+    """Optuna's own log lines and its warnings (experimental features autotune chooses for the user, such as TPE's
+    ``group``) say nothing a user of autotune can act on: silenced before any sampler is built."""
+    import warnings
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    warnings.filterwarnings("ignore", module="optuna")
+
+
 def make_sampler(spec: Any, space: Space, *, seed: int | None, n_trials: int | None, parallelism: int,
                  n_objectives: int, constraints_func=None):
     """Build ``(sampler, name)``; ``name`` is recorded on each trial it proposes."""
     import optuna.samplers as S
 
+    quiet_optuna()
     if not isinstance(spec, str):
         return spec, type(spec).__name__
     name = resolve_auto(space, n_trials, parallelism, n_objectives) if spec == "auto" else spec
