@@ -44,6 +44,16 @@ def test_a_trial_id_and_a_system_attribute_set_through_the_storage():
     assert study.get_trials(deepcopy=False)[-1].system_attrs["autotune:mark"] is True
 
 
+def test_a_frozen_study_is_the_record_a_storage_lists():
+    directions = [optuna.study.StudyDirection.MINIMIZE, optuna.study.StudyDirection.MAXIMIZE]
+    record = private.frozen_study(name="s", directions=directions, system_attrs={"k": 1}, study_id=3)
+    assert (record.study_name, record.directions, record.system_attrs, record._study_id) == ("s", directions,
+                                                                                             {"k": 1}, 3)
+    storage = optuna.storages.InMemoryStorage()
+    optuna.create_study(storage=storage, study_name="s", directions=["minimize", "maximize"])
+    assert type(storage.get_all_studies()[0]) is type(record)
+
+
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 def test_the_continued_qmc_sampler_carries_its_sequence_on_from_an_offset():
     space = {"x": optuna.distributions.FloatDistribution(0, 1)}
