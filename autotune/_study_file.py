@@ -1,6 +1,8 @@
-"""Importing a study file, with one clear message for each way that fails; and the objective a worker process
-loads from it. Nothing here knows the ``Study`` class: the loader that finds the study in a file
-(``autotune._loader``) builds on this, and workers are handed :func:`load_objective`."""
+"""Importing a study file, with one clear message for each way that fails: the ``Study`` it declares (for the
+driver, :func:`load_study_file`) and the objective a worker process loads from it (:func:`load_objective`).
+
+Importing this module imports nothing of ``autotune.study`` (the backends import it, and ``autotune.study`` imports
+them): :func:`load_study_file` imports ``Study`` when called."""
 
 from __future__ import annotations
 
@@ -47,6 +49,34 @@ def import_study_file(path: str):
         where = f" (line {frames[-1].lineno})" if frames else ""
         raise StudyFileError(f"study file {path} failed to import{where}: {type(exc).__name__}: {exc}") from None
     return module
+
+
+def load_study_file(path: str, name: str | None = None):
+    """The Study declared in ``path``; ``name`` picks one when the file declares several."""
+    from autotune.study import Study
+
+    module = import_study_file(path)
+    found: dict[int, tuple[str, Study]] = {}
+    for attr, obj in vars(module).items():
+        if isinstance(obj, Study) and id(obj) not in found:
+            found[id(obj)] = (attr, obj)
+    studies = list(found.values())
+    if not studies:
+        raise StudyFileError(f"study file {path} declares no study; assign one at module level, e.g. "
+                             "study = at.Study(name=..., space=..., objective=...).")
+    if name is not None:
+        matches = [s for s in studies if s[1].name == name] or [s for s in studies if s[0] == name]
+        if not matches:
+            names = ", ".join(s[1].name for s in studies)
+            raise StudyFileError(f"study file {path} declares no study named '{name}'; it declares: {names}.")
+        attr, study = matches[0]
+    elif len(studies) > 1:
+        names = ", ".join(s[1].name for s in studies)
+        raise StudyFileError(f"study file {path} declares several studies ({names}); pick one with --name.")
+    else:
+        attr, study = studies[0]
+    study._source = (os.path.abspath(path), attr)
+    return study
 
 
 def load_objective(path: str, attr: str, study_name: str):

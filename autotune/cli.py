@@ -52,7 +52,7 @@ def _params(params: dict[str, Any], as_json: bool = True) -> str:
 
 # -- commands -------------------------------------------------------------------------------------------------
 def cmd_run(args) -> int:
-    from autotune._loader import load_study_file
+    from autotune._study_file import load_study_file
 
     study = load_study_file(args.study_file, args.name)
     if args.gpu is not None:

@@ -49,12 +49,10 @@ class LiveStorage(_storage_base()):  # type: ignore[misc]
         return [StudyDirection.MINIMIZE if m == "min" else StudyDirection.MAXIMIZE for m in self.result.modes]
 
     def get_all_studies(self):
-        from optuna.study._frozen import FrozenStudy
+        from autotune.search import frozen_study
 
-        directions = self._directions()
-        return [FrozenStudy(study_name=self.result.name, direction=None, user_attrs={},
-                            system_attrs=self.get_study_system_attrs(self.study_id), study_id=self.study_id,
-                            directions=directions)]
+        return [frozen_study(name=self.result.name, directions=self._directions(),
+                             system_attrs=self.get_study_system_attrs(self.study_id), study_id=self.study_id)]
 
     def get_study_id_from_name(self, study_name: str) -> int:
         if study_name != self.result.name:

@@ -5,7 +5,7 @@ the registry so that a new sampler joins the suite by being registered.
 Our cases run real studies on SQLite: proposals inside every kind of domain (float, stepped float, integer, log
 float and log integer, choice, conditional branches), reproducible with a seed, a failed and a pruned trial
 taken in stride, several objectives where the sampler supports them, a study resumed. Optuna's own sampler test
-cases (``optuna.testing.pytest_samplers``) run over the sampler objects where they apply."""
+cases run over the same samplers in ``test_conformance_samplers_optuna.py``."""
 
 import math
 
@@ -15,22 +15,7 @@ import autotune as at
 from autotune.errors import ConfigError, SpaceError
 from autotune.search import SAMPLERS, make_sampler, resolve_auto
 from autotune.spaces import Space
-
-
-def _constraints(trial):  # Optuna's FrozenTrial in, constraint values out (feasible: <= 0)
-    return (0.0,)
-
-
-def _wrapped(name: str) -> bool:
-    """Whether ``make_sampler`` wraps this sampler when the study has constraints."""
-    space = Space({"n": at.randint(0, 3)})  # (discrete: every sampler can be built for it)
-    kw = {"seed": 0, "n_trials": 20, "parallelism": 1, "n_objectives": 1}
-    plain, _ = make_sampler(name, space, **kw)
-    wrapped, _ = make_sampler(name, space, constraints_func=_constraints, **kw)
-    return type(wrapped).__name__ != type(plain).__name__
-
-
-ALL = [*SAMPLERS, *(f"{name}+constraints" for name in SAMPLERS if _wrapped(name))]
+from tests._sampler_names import ALL, COSTLY, constraints
 
 FLAT = {"x": at.uniform(-2, 2), "s": at.uniform(0, 1, step=0.25), "n": at.randint(0, 4),
         "lr": at.loguniform(1e-4, 1), "k": at.randint(1, 64, log=True), "c": at.choice(["a", "b", "c"])}
@@ -79,10 +64,6 @@ def _study(sampler: str, space=None, **kw) -> at.Study:
     return at.Study(name="conf", space=space, sampler=name, **kw)
 
 
-# samplers that fit a model for every proposal take seconds per study: the slow lane runs them
-COSTLY = ("auto", "gp", "skopt-")
-
-
 @pytest.fixture(params=[pytest.param(s, marks=pytest.mark.slow) if s.startswith(COSTLY) else s for s in ALL])
 def sampler(request):
     return request.param
@@ -94,6 +75,16 @@ def _origin(sampler: str, space: dict, n_trials: int, n_objectives: int = 1) -> 
 
 
 # -- our cases, through real studies -------------------------------------------------------------------------
+
+
+def test_the_list_names_each_sampler_that_make_sampler_wraps_for_constraints():
+    """``ALL`` is listed without building a sampler; built, each is wrapped exactly when listed with its wrapper."""
+    space = Space({"n": at.randint(0, 3)})  # (discrete: every sampler can be built for it)
+    kw = {"seed": 0, "n_trials": 20, "parallelism": 1, "n_objectives": 1}
+    for name in SAMPLERS:
+        plain, _ = make_sampler(name, space, **kw)
+        wrapped, _ = make_sampler(name, space, constraints_func=constraints, **kw)
+        assert (type(wrapped) is not type(plain)) == (f"{name}+constraints" in ALL), name
 
 
 def test_proposals_lie_in_their_domains_and_the_trials_name_their_sampler(sampler, sqlite_url):
@@ -181,80 +172,3 @@ def test_several_objectives_where_the_sampler_supports_them(sampler, sqlite_url)
                           if all(b <= a for a, b in zip(p.values, q.values, strict=True)) and q.values != p.values]
     expected = _origin(sampler, DISCRETE if "grid" in sampler else FLAT, 10, n_objectives=2)
     assert {t.origin.split(">")[0] for t in result.trials} == {expected}
-
-
-# -- Optuna's own sampler cases, on the sampler objects ---------------------------------------------------------
-
-optuna_cases = pytest.importorskip("optuna.testing.pytest_samplers")
-
-# Samplers built for one autotune space: the grid sampler proposes the points of its grid only, and the skopt
-# samplers fit a model over the space's dimensions, so they cannot answer for parameters outside it; Optuna's
-# cases that ask them for other parameters (their own "x" of 0 to 10, say) do not apply to them.
-SPACE_BOUND = [s for s in ALL if s.startswith(("grid", "skopt-"))]
-OPTUNA_APPLIES = [s for s in ALL if not s.startswith("grid")]
-
-
-def _factory(sampler: str, n_objectives: int = 1):
-    name, _, wrapper = sampler.partition("+")
-
-    def build():
-        obj, _ = make_sampler(name, Space({"x": at.uniform(0, 1), "y": at.uniform(0, 1)}), seed=0, n_trials=20,
-                              parallelism=1, n_objectives=n_objectives,
-                              constraints_func=_constraints if wrapper else None)
-        return obj
-
-    return build
-
-
-def _multi_objective(sampler: str) -> bool:
-    try:  # autotune refuses some samplers for several metrics when the study is declared, others when built
-        _study(sampler, objective=_two, metric=["a", "b"], mode=["min", "min"])
-        _factory(sampler, n_objectives=2)()
-    except ConfigError:
-        return False
-    return True
-
-
-def _relative_from_the_start(sampler: str) -> bool:
-    """Whether the sampler proposes parameters jointly once a study holds one finished trial: Optuna's relative
-    cases check those joint proposals in such studies (a sampler with a random start proposes none there)."""
-    import optuna
-
-    study = optuna.create_study(sampler=_factory(sampler)())
-    space = {"x": optuna.distributions.FloatDistribution(0, 1), "y": optuna.distributions.FloatDistribution(0, 1)}
-    study.tell(study.ask(space), 1.0)
-    trial = study.ask()
-    return bool(study.sampler.sample_relative(study, study._storage.get_trial(trial._trial_id), space))
-
-
-@pytest.mark.slow  # some 2,000 cases
-class TestOptunaBasicSamplerCases(optuna_cases.BasicSamplerTestCase):
-    @pytest.fixture(params=[s for s in OPTUNA_APPLIES if s not in SPACE_BOUND])
-    def sampler(self, request):
-        return _factory(request.param)
-
-
-@pytest.mark.slow  # some 2,000 cases
-class TestOptunaBasicSamplerCasesOnTheirSpace(optuna_cases.BasicSamplerTestCase):
-    """The skopt samplers: Optuna's cases that ask for one parameter at a time (which they leave to random
-    search), not those that run studies over parameters of Optuna's own."""
-
-    test_single_parameter_objective = test_conditional_parameter_objective = test_dynamic_range_objective = None
-
-    @pytest.fixture(params=[s for s in OPTUNA_APPLIES if s in SPACE_BOUND])
-    def sampler(self, request):
-        return _factory(request.param)
-
-
-@pytest.mark.slow  # some 2,000 cases
-class TestOptunaRelativeSamplerCases(optuna_cases.RelativeSamplerTestCase):
-    @pytest.fixture(params=[s for s in OPTUNA_APPLIES if s not in SPACE_BOUND and _relative_from_the_start(s)])
-    def sampler(self, request):
-        return _factory(request.param)
-
-
-@pytest.mark.slow  # some 2,000 cases
-class TestOptunaMultiObjectiveSamplerCases(optuna_cases.MultiObjectiveSamplerTestCase):
-    @pytest.fixture(params=[s for s in OPTUNA_APPLIES if _multi_objective(s)])
-    def sampler(self, request):
-        return _factory(request.param, n_objectives=2)

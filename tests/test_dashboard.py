@@ -159,6 +159,8 @@ def test_live_storage_reads_the_database_and_refuses_writes(storage):
     live = LiveStorage(result)
     sid = live.get_study_id_from_name("ls")
     assert live.get_study_system_attrs(sid) == {"study:metric_names": ["acc"]}
+    [listed] = live.get_all_studies()
+    assert (listed.study_name, listed.directions, listed.user_attrs) == ("ls", live.get_study_directions(sid), {})
     frozen = live.get_all_trials(sid)
     assert [t.number for t in frozen] == [t.number for t in result.trials]
     assert {t.state for t in frozen} == {TrialState.COMPLETE, TrialState.FAIL}

@@ -587,7 +587,7 @@ def objective(config, trial):
 study = at.Study(name="slow", space={"x": at.uniform(0, 1)}, objective=objective, sampler="random",
                  pruner="halving", n_trials=4, parallelism=2, seed=0)
 """)
-    from autotune._loader import load_study_file
+    from autotune._study_file import load_study_file
 
     study = load_study_file(str(tmp_path / "study.py"), None)
     result = study.run(storage=sqlite_url)

@@ -3,7 +3,7 @@
 import pytest
 
 import autotune as at
-from autotune._loader import load_study_file
+from autotune._study_file import load_study_file
 from tests.conftest import write_study
 
 pytestmark = pytest.mark.slow  # worker processes, drivers or Ray in every test

@@ -8,7 +8,7 @@ import signal
 import pytest
 
 import autotune as at
-from autotune._loader import load_study_file
+from autotune._study_file import load_study_file
 from tests.conftest import ROOT, cli, n_complete, start_driver, trial_rows, wait_until, write_study
 
 pytestmark = pytest.mark.slow  # worker processes, drivers or Ray in every test

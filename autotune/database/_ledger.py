@@ -8,7 +8,6 @@ pruner's pause, continue and prune of trials at a rung.
 
 from __future__ import annotations
 
-import functools
 import json
 import socket
 import time
@@ -61,9 +60,13 @@ _FINISH = (S.trials.update()
 class TrialTable(ArtifactTable):
     """Claims, finishes, the queue, stale trials and retries, and the halving pruner's pauses."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # compiled as the database opens: a dialect that cannot compile one fails here, not in a first claim
+        self._sql = self._compile()
+
     # -- primitives ----------------------------------------------------------------------------------------
-    @functools.cached_property
-    def _sql(self) -> dict[str, tuple[str, Any, dict[str, Any]]]:
+    def _compile(self) -> dict[str, tuple[str, Any, dict[str, Any]]]:
         """The per-trial statements compiled once for this dialect; :meth:`_hot` runs them on the driver's
         cursor, skipping SQLAlchemy's per-execution work (about half of a trial's database cost)."""
         out = {}

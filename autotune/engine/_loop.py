@@ -26,6 +26,7 @@ from autotune.engine._ledger import Ledger
 from autotune.engine._mirror import Mirror
 from autotune.engine._running import Running, RunReport
 from autotune.engine._seeds import resumed_seed, stored_params, warm_start_configs
+from autotune.engine._tally import Tally
 from autotune.errors import BrokenStudyError, ObjectiveContractError, StorageError
 from autotune.objectives import PAUSE, Outcome
 from autotune.search import LEARNS_FAILURES, HalvingPruner, make_sampler
@@ -60,8 +61,6 @@ class Engine:
 
     # -- set-up --------------------------------------------------------------------------------------------
     def _open(self) -> None:
-        from autotune.engine._tally import Tally
-
         st = self.study
         # everything that can refuse the study's settings runs before the database changes
         self.constraints = Constraints(st.constraints) if st.constraints else None

@@ -20,11 +20,11 @@ from autotune.search._plugins import (
 from autotune.search._replay import replay
 
 __all__ = ["LEARNS_FAILURES", "PRUNERS", "SAMPLERS", "UNCOUNTED_ATTR", "HalvingPruner", "Latest", "LatestOnly",
-           "check_halving", "check_pruner", "check_sampler", "make_pruner", "make_sampler", "n_entries", "plan",
-           "quiet_optuna", "read_trials", "replay", "resolve_auto", "set_trial_id", "set_trial_system_attr"]
+           "check_halving", "check_pruner", "check_sampler", "frozen_study", "make_pruner", "make_sampler", "n_entries",
+           "plan", "quiet_optuna", "read_trials", "replay", "resolve_auto", "set_trial_id", "set_trial_system_attr"]
 
 _LAZY = {"UNCOUNTED_ATTR": "_history", "Latest": "_history", "LatestOnly": "_history", "n_entries": "_optuna_private",
-         "read_trials": "_optuna_private", "set_trial_id": "_optuna_private",
+         "frozen_study": "_optuna_private", "read_trials": "_optuna_private", "set_trial_id": "_optuna_private",
          "set_trial_system_attr": "_optuna_private"}
 
 

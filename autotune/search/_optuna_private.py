@@ -2,9 +2,10 @@
 
 autotune drives an in-memory Optuna study and wraps Optuna's samplers, and a few things it needs have no public
 form: the study's storage (to mark a told trial, to count its entries), the trial list as samplers read it
-(``Study._get_trials``, which the views in ``_history`` and ``_auto`` stand in for), a trial's storage id, and the
-QMC sampler's sample counter. Each is reached through one function here, and ``tests/test_optuna_private.py`` calls
-each against the installed Optuna, so that an Optuna release that changes one fails by name.
+(``Study._get_trials``, which the views in ``_history`` and ``_auto`` stand in for), a trial's storage id, the
+QMC sampler's sample counter, and the study record a storage lists (``FrozenStudy``, for the dashboard's
+storage). Each is reached through one function here, and ``tests/test_optuna_private.py`` calls each against the
+installed Optuna, so that an Optuna release that changes one fails by name.
 """
 
 from __future__ import annotations
@@ -38,6 +39,14 @@ def trial_id(trial) -> int:
 def set_trial_id(trial, value: int) -> None:
     """Give a ``FrozenTrial`` built outside a storage the id a storage knows it by."""
     trial._trial_id = value
+
+
+def frozen_study(*, name: str, directions: list, system_attrs: dict[str, Any], study_id: int):
+    """The record of one study that an Optuna storage's ``get_all_studies`` lists (``optuna.study._frozen``)."""
+    from optuna.study._frozen import FrozenStudy
+
+    return FrozenStudy(study_name=name, direction=None, user_attrs={}, system_attrs=system_attrs, study_id=study_id,
+                       directions=directions)
 
 
 class ContinuedQMCSampler(QMCSampler):

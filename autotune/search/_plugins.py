@@ -33,6 +33,9 @@ PRUNERS = ("none", "median", "asha", "successive_halving", "hyperband", "halving
 # the samplers that model the finished values, and are shown each failed trial as the worst finished one (so that
 # they leave a region where the objective fails instead of proposing it again)
 LEARNS_FAILURES = ("tpe", "gp", "skopt-gp", "skopt-rf", "skopt-et", "skopt-gbrt")
+# the samplers that steer by a study's constraints (``make_sampler`` wraps them in ``constrained``); ``auto`` stands
+# for one of them
+STEERS_BY_CONSTRAINTS = ("tpe", "gp", "nsga2")
 
 
 def check_sampler(spec: Any) -> None:
@@ -135,7 +138,7 @@ def make_sampler(spec: Any, space: Space, *, seed: int | None, n_trials: int | N
         sampler = make_skopt_sampler(name, space, seed, n_objectives)
     else:  # pragma: no cover - check_sampler ran in Study()
         raise ConfigError(f"unknown sampler {spec!r}")
-    if constraints_func is not None and name in ("tpe", "gp", "nsga2"):  # the samplers that steer by constraints
+    if constraints_func is not None and name in STEERS_BY_CONSTRAINTS:
         sampler = constrained(sampler, constraints_func)
     return sampler, (f"auto:{name}" if spec == "auto" else name)
 
