@@ -41,7 +41,7 @@ from autotune.automl._metrics import TASKS, check_metric_name, resolve_metric
 from autotune.automl._objective import OOF, AutoMLObjective, Final, caruana, load_oof
 from autotune.automl._pipeline import PIPELINE, AutoMLPipeline, load_pipeline
 from autotune.automl._sampler import AutoMLSampler, StopSearch
-from autotune.database import resolve_storage
+from autotune.database import FINISHED, TrialState, resolve_storage
 from autotune.errors import AutotuneError, ConfigError, StorageError
 
 FIXED = ("task", "target", "data", "validation")  # the study's fixed facts, in its space
@@ -331,7 +331,7 @@ def run_automl(X, y, settings: Settings, *, target: str = "y", say=None, started
             break
     search_seconds = time.time() - search_started
     objective.deadline = sampler.deadline = None
-    if result is None or not any(t.state == "COMPLETE" for t in result.trials):
+    if result is None or not any(t.state == TrialState.COMPLETE for t in result.trials):
         if result is not None and created:
             result.db.delete_study(result.row.id)
         raise ConfigError(f"a time budget of {_fmt_seconds(budget)} is too short: no model finished its validation "
@@ -397,7 +397,7 @@ def _check_same_study(existing, name: str, fixed: dict[str, Any], metric) -> Non
 def _finished(result) -> int:
     if result is None:
         return 0
-    return sum(1 for t in result.trials if t.state in ("COMPLETE", "PRUNED", "FAIL") and t.counted)
+    return sum(1 for t in result.trials if t.state in FINISHED and t.counted)
 
 
 def _history(existing) -> dict[str, Any]:
@@ -472,8 +472,8 @@ def _reserve(result, objective, refit_cap: float, refit_scale: float, rounds: in
 
 
 def _best_search_trials(result, n: int) -> list:
-    done = [t for t in result.trials if t.state == "COMPLETE" and t.value is not None and not t.metrics.get("final")
-            and t.params.get("estimator") in FAMILIES]
+    done = [t for t in result.trials if t.state == TrialState.COMPLETE and t.value is not None
+            and not t.metrics.get("final") and t.params.get("estimator") in FAMILIES]
     sign = 1.0 if result.modes[0] == "min" else -1.0
     done.sort(key=lambda t: (sign * t.value, t.number))
     return done[:n]
@@ -529,7 +529,7 @@ def _choose_final(result, objective: AutoMLObjective, settings: Settings, deadli
                         f"trial's {best.value:.6g}")
     # a previous run's final model that is still the best (an ensemble, or a refit of the best trial) is reused
     for t in result.trials:
-        if t.state == "COMPLETE" and t.metrics.get("final") and t.value is not None:
+        if t.state == TrialState.COMPLETE and t.metrics.get("final") and t.value is not None:
             ens = t.params.get("estimator") == ENSEMBLE
             if (ens and metric.better(float(t.value), float(best.value)) and not settings.ensemble) or \
                     (not ens and t.metrics.get("refit_of") == best.number):
@@ -597,15 +597,15 @@ def leaderboard(result):
     rows: dict[str, dict[str, Any]] = {}
     for t in result.trials:
         family = t.params.get("estimator")
-        if family not in FAMILIES or t.metrics.get("final") or t.state not in ("COMPLETE", "PRUNED", "FAIL"):
+        if family not in FAMILIES or t.metrics.get("final") or t.state not in FINISHED:
             continue
         row = rows.setdefault(family, {"estimator": family, metric: None, "best_trial": None, "fit_s": None,
                                        "trials": 0, "pruned": 0, "failed": 0, "total_s": 0.0})
         row["trials"] += 1
         row["total_s"] += t.duration or 0.0
-        if t.state == "PRUNED":
+        if t.state == TrialState.PRUNED:
             row["pruned"] += 1
-        elif t.state == "FAIL":
+        elif t.state == TrialState.FAIL:
             row["failed"] += 1
         elif t.value is not None and (row[metric] is None or sign * t.value < sign * row[metric]):
             row[metric], row["best_trial"], row["fit_s"] = t.value, t.number, _fit_time(t)
@@ -623,7 +623,8 @@ def load_final(name: str, storage: str | None = None, *, trust: bool = False):
     from autotune.result import load_study
 
     result = load_study(name, storage)
-    finals = [t for t in result.trials if t.state == "COMPLETE" and t.metrics.get("final") and t.value is not None]
+    finals = [t for t in result.trials
+              if t.state == TrialState.COMPLETE and t.metrics.get("final") and t.value is not None]
     if not finals:
         stored = _stored_fixed(result)
         if "data" not in stored:
