@@ -82,7 +82,7 @@ def test_an_unknown_metric_lists_the_valid_ones(folder):
 def test_an_unknown_estimator_lists_the_valid_ones(folder):
     message = _refused(folder, "train.csv", "--target", "y", "--estimators", "lgbm,svm",
                        expect="unknown estimator 'svm'")
-    assert "lgbm, linear, hgb, rf, extra_trees, xgboost, knn" in message
+    assert "lgbm, linear, hgb, rf, extra_trees, xgboost, catboost, knn" in message
 
 
 def test_a_metric_that_does_not_fit_the_task_is_refused(folder):
