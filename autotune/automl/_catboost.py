@@ -116,7 +116,7 @@ class CatBoostModel(BaseEstimator):
         return booster
 
     def __getstate__(self):
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # (a copy: the instance keeps its cache)
         state.pop("_booster", None)  # (rebuilt from model_ on first use)
         return state
 
