@@ -326,7 +326,7 @@ def test_the_catboost_family_learns_categories_and_missing_values_stops_at_its_d
     data = sio.dumps(model)  # ...and never saved
     assert all(t in TRUSTED for t in sio.get_untrusted_types(data=data))
     back = sio.loads(data, trusted=sio.get_untrusted_types(data=data))
-    assert "_booster" not in back.__dict__
+    assert "_booster" not in back.__dict__ and "_booster" in model.__dict__
     np.testing.assert_allclose(predict_matrix(back, X[600:], "binary", 2), proba)
 
     values = 2.0 * np.nan_to_num(number) + np.nan_to_num(codes, nan=5.0) ** 1.5
