@@ -82,7 +82,7 @@ def test_an_unknown_metric_lists_the_valid_ones(folder):
 def test_an_unknown_estimator_lists_the_valid_ones(folder):
     message = _refused(folder, "train.csv", "--target", "y", "--estimators", "lgbm,svm",
                        expect="unknown estimator 'svm'")
-    assert "lgbm, linear, hgb, rf, extra_trees, xgboost, knn" in message
+    assert "lgbm, linear, hgb, rf, extra_trees, xgboost, catboost, knn" in message
 
 
 def test_a_metric_that_does_not_fit_the_task_is_refused(folder):
@@ -294,3 +294,50 @@ def test_the_mlp_family_learns_stops_at_its_deadline_and_keeps_no_torch_object()
     assert np.mean(residual ** 2) < 0.2 * np.var(values[400:])
     with pytest.raises(OutOfTime):
         fit_family("mlp", config, X, labels, ctx, deadline=time.time() - 1)
+
+
+def test_the_catboost_family_learns_categories_and_missing_values_stops_at_its_deadline_and_keeps_only_bytes():
+    import time
+
+    pytest.importorskip("catboost")
+    import skops.io as sio
+
+    from autotune.automl._families import FAMILIES, FitContext, OutOfTime, fit_family, predict_matrix
+    from autotune.automl._pipeline import TRUSTED
+
+    rng = np.random.default_rng(0)
+    n = 800
+    codes = rng.integers(0, 5, size=n).astype(np.float64)
+    codes[rng.random(n) < 0.15] = np.nan
+    number = rng.normal(size=n)
+    number[rng.random(n) < 0.1] = np.nan
+    X = np.column_stack([number, codes, rng.uniform(size=n)])
+    # the label is the category's (a missing one counts as positive), unless the number is far from zero
+    labels = (np.isin(codes, [1.0, 3.0]) | np.isnan(codes)).astype(int)
+    labels = np.where(np.nan_to_num(number) > 1.5, 1, np.where(np.nan_to_num(number) < -1.5, 0, labels))
+    ctx = FitContext(task="binary", n_classes=2, categorical=[0, 5, 0])
+    config = FAMILIES["catboost"].portfolio("binary")[0] | {"class_weight": "balanced"}
+    model = fit_family("catboost", config, X[:600], labels[:600], ctx)
+    assert isinstance(model.model_, bytes) and model.cat_columns_ == [1]
+    assert not any(type(v).__module__.startswith("catboost") for v in model.__dict__.values())
+    proba = predict_matrix(model, X[600:], "binary", 2)
+    assert ((proba[:, 1] > 0.5) == labels[600:]).mean() > 0.95
+    assert type(model._booster).__module__.startswith("catboost")  # rebuilt from the bytes, cached...
+    data = sio.dumps(model)  # ...and never saved
+    assert all(t in TRUSTED for t in sio.get_untrusted_types(data=data))
+    back = sio.loads(data, trusted=sio.get_untrusted_types(data=data))
+    assert "_booster" not in back.__dict__ and "_booster" in model.__dict__
+    np.testing.assert_allclose(predict_matrix(back, X[600:], "binary", 2), proba)
+
+    values = 2.0 * np.nan_to_num(number) + np.nan_to_num(codes, nan=5.0) ** 1.5
+    reg = fit_family("catboost", FAMILIES["catboost"].portfolio("regression")[0], X[:600], values[:600],
+                     FitContext(task="regression", n_classes=0, categorical=[0, 5, 0]))
+    residual = predict_matrix(reg, X[600:], "regression", 0) - values[600:]
+    assert np.mean(residual ** 2) < 0.1 * np.var(values[600:])
+
+    with pytest.raises(OutOfTime):
+        fit_family("catboost", config, X, labels, ctx, deadline=time.time() - 1)
+    started = time.time()
+    with pytest.raises(OutOfTime):  # stopped by CatBoost's callback between iterations
+        fit_family("catboost", config | {"n_estimators": 1_000_000}, X, labels, ctx, deadline=started + 0.5)
+    assert time.time() - started < 10

@@ -41,8 +41,8 @@ def add_parsers(sub, storage) -> None:
     storage(a)
     a.add_argument("--name", help="the study's name (default: the file's name and the target, e.g. train-y)")
     a.add_argument("--estimators", metavar="LIST",
-                   help="families to search, comma-separated: lgbm, xgboost, rf, extra_trees, hgb, linear, knn, mlp "
-                        "(default: all installed)")
+                   help="families to search, comma-separated: lgbm, xgboost, catboost, rf, extra_trees, hgb, linear, "
+                        "knn, mlp (default: all installed)")
     a.add_argument("--ensemble", action=argparse.BooleanOptionalAction, default=True,
                    help="refit a greedy ensemble of the best trials (Caruana) when it validates better than the best "
                         "one (default); --no-ensemble: always the best single model")

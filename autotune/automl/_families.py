@@ -7,6 +7,7 @@ which columns are categorical and how many codes each has:
 
 * ``lgbm`` -- LightGBM with native categorical splits and missing values;
 * ``xgboost`` -- XGBoost (when installed), codes as ordered values;
+* ``catboost`` -- CatBoost (when installed) with native categorical columns, kept in its own binary format;
 * ``rf``, ``extra_trees`` -- scikit-learn's forests, missing values set below each column's range;
 * ``hgb`` -- scikit-learn's histogram gradient boosting, native categories and missing values;
 * ``linear`` -- logistic regression (classification) or ridge (regression) on scaled numbers, missing-value
@@ -14,8 +15,8 @@ which columns are categorical and how many codes each has:
 * ``knn`` -- k nearest neighbours on the same encoding;
 * ``mlp`` -- a multi-layer perceptron trained with PyTorch (when installed) on the same encoding, kept as arrays.
 
-Tree ensembles grow in chunks and check the deadline between chunks (LightGBM and XGBoost every round), so that a
-trial never runs far past the time it was given: it raises :class:`OutOfTime` instead.
+Tree ensembles grow in chunks and check the deadline between chunks (LightGBM, XGBoost and CatBoost every round),
+so that a trial never runs far past the time it was given: it raises :class:`OutOfTime` instead.
 """
 
 from __future__ import annotations
@@ -159,6 +160,8 @@ class Family:
             return config["n_estimators"] * math.sqrt(config["num_leaves"]) / 8.0
         if self.name == "xgboost":
             return config["n_estimators"] * 2 ** (min(config["max_depth"], 12) / 2) / 32.0
+        if self.name == "catboost":  # symmetric trees: the work per tree grows with its depth, not its leaves
+            return config["n_estimators"] * config["depth"] / 32.0
         if self.name in ("rf", "extra_trees"):
             return config["n_estimators"] * (0.2 + config["max_features"]) / 2.8
         if self.name == "hgb":
@@ -213,6 +216,24 @@ def _xgb_portfolio(task):
          "colsample_bytree": 0.8},
         {**base, "n_estimators": 600, "max_depth": 8, "learning_rate": 0.02, "subsample": 0.8,
          "colsample_bytree": 0.6, "min_child_weight": 3.0},
+    ]
+
+
+def _catboost_space(task):
+    return S.catboost(n_estimators=randint(8, 4000, log=True))
+
+
+def _catboost_cheap(task):
+    return {"n_estimators": 8, "depth": 4, "learning_rate": 0.1, "l2_leaf_reg": 3.0, "random_strength": 1.0,
+            "subsample": 1.0}
+
+
+def _catboost_portfolio(task):
+    base = _catboost_cheap(task)
+    return [
+        {**base, "n_estimators": 200, "depth": 6, "learning_rate": 0.1, "subsample": 0.8},
+        {**base, "n_estimators": 500, "depth": 6, "learning_rate": 0.05, "l2_leaf_reg": 5.0, "subsample": 0.8},
+        {**base, "n_estimators": 800, "depth": 8, "learning_rate": 0.03, "l2_leaf_reg": 10.0, "subsample": 0.7},
     ]
 
 
@@ -372,6 +393,20 @@ def _fit_xgb(config, X, y, ctx: FitContext, deadline):
     return model
 
 
+def _fit_catboost(config, X, y, ctx: FitContext, deadline):
+    from autotune.automl._catboost import CatBoostModel
+
+    _check(deadline)
+    model = CatBoostModel(task=ctx.task, categorical=[j for j, k in enumerate(ctx.categorical) if k],
+                          n_estimators=int(config["n_estimators"]), depth=int(config["depth"]),
+                          learning_rate=float(config["learning_rate"]), l2_leaf_reg=float(config["l2_leaf_reg"]),
+                          random_strength=float(config["random_strength"]),
+                          bootstrap_type=config.get("bootstrap_type", "Bernoulli"),
+                          subsample=float(config["subsample"]), class_weight=_class_weight(config),
+                          threads=ctx.n_jobs, seed=ctx.seed)
+    return model.fit(X, y, deadline=deadline)
+
+
 def _fit_forest(config, X, y, ctx: FitContext, deadline, extra: bool):
     from sklearn.ensemble import (
         ExtraTreesClassifier,
@@ -488,6 +523,8 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
            aliases=("extra_tree", "et")),
     Family("xgboost", "XGBoost", "n_estimators", cost_factor=2.0, requires="xgboost", space_fn=_xgb_space,
            cheap_fn=_xgb_cheap, portfolio_fn=_xgb_portfolio, build_fn=_fit_xgb, aliases=("xgb",)),
+    Family("catboost", "CatBoost", "n_estimators", cost_factor=2.0, requires="catboost", space_fn=_catboost_space,
+           cheap_fn=_catboost_cheap, portfolio_fn=_catboost_portfolio, build_fn=_fit_catboost, aliases=("cb",)),
     Family("knn", "k nearest neighbours", None, cost_factor=2.0, space_fn=_knn_space, cheap_fn=_knn_cheap,
            portfolio_fn=_knn_portfolio, build_fn=_fit_knn, aliases=("kneighbor", "kneighbors")),
     Family("mlp", "PyTorch MLP", "epochs", cost_factor=3.0, requires="torch", space_fn=_mlp_space,

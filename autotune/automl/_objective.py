@@ -138,7 +138,7 @@ def warm_imports(families: list[str]) -> None:
 
     modules = {"lgbm": ["lightgbm"], "xgboost": ["xgboost"], "rf": ["sklearn.ensemble"],
                "extra_trees": ["sklearn.ensemble"], "hgb": ["sklearn.ensemble"], "knn": ["sklearn.neighbors"],
-               "linear": ["sklearn.linear_model"], "mlp": ["torch"]}
+               "linear": ["sklearn.linear_model"], "mlp": ["torch"], "catboost": ["catboost"]}
     for family in families:
         for module in modules.get(family, []):
             try:

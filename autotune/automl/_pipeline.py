@@ -4,7 +4,8 @@ models, and the labels to decode predictions into.
 It is stored as the final trial's artifact ``pipeline.skops``, written with ``skops.io``, whose loader builds
 objects from a list of trusted types instead of unpickling (which can run any code). :func:`load_pipeline` trusts
 exactly the types AutoML writes (:data:`TRUSTED`): an artifact holding any other type is refused unless the caller
-passes ``trust=True`` for a database they trust. A LightGBM model inside is its booster's text model.
+passes ``trust=True`` for a database they trust. A LightGBM model inside is its booster's text model, a CatBoost
+model the bytes of CatBoost's own binary format.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ TRUSTED = (
     "autotune.automl._families.OutOfRangeImputer",
     "autotune.automl._families.LinearEncoder",
     "autotune.automl._mlp.TorchMLP",
+    "autotune.automl._catboost.CatBoostModel",
     "collections.OrderedDict",
     "lightgbm.basic.Booster",
     "lightgbm.sklearn.LGBMClassifier",

@@ -31,7 +31,7 @@ from autotune.search import read_trials
 from autotune.spaces import Categorical, Conditional, Float, Int
 
 # the order in which the families' first known-good configurations are tried (how they usually rank on tables)
-PRIORITY = ["lgbm", "xgboost", "hgb", "extra_trees", "rf", "linear", "mlp", "knn"]
+PRIORITY = ["lgbm", "xgboost", "catboost", "hgb", "extra_trees", "rf", "linear", "mlp", "knn"]
 
 
 class StopSearch(Exception):

@@ -50,6 +50,21 @@ def xgboost(**overrides: Any) -> dict[str, Domain]:
     }, overrides)
 
 
+def catboost(**overrides: Any) -> dict[str, Domain]:
+    """CatBoost's usual knobs (the number of iterations is left to the caller): the depth of its symmetric trees
+    (4 to 10), the learning rate, the L2 penalty on leaf values, ``random_strength`` (the noise added to split
+    scores, against overfitting) and ``subsample``, the share of rows each tree sees under the Bernoulli bootstrap
+    (``bootstrap_type`` is fixed to it: ``bagging_temperature`` only applies to the Bayesian one)."""
+    return _merge({
+        "depth": randint(4, 10),
+        "learning_rate": loguniform(0.01, 0.3),
+        "l2_leaf_reg": loguniform(1.0, 30.0),
+        "random_strength": loguniform(0.01, 10.0),
+        "bootstrap_type": fixed("Bernoulli"),
+        "subsample": uniform(0.5, 1.0),
+    }, overrides)
+
+
 def hist_gradient_boosting(**overrides: Any) -> dict[str, Domain]:
     """scikit-learn's HistGradientBoostingClassifier / Regressor."""
     return _merge({
