@@ -142,8 +142,8 @@ def main() -> None:
     ap.add_argument("--sampler", help="a sampler name instead of the examples' (both arms of each example run), "
                                       "e.g. random or qmc")
     ap.add_argument("--mlp-metric", choices=["accuracy", "val_loss"],
-                    help="the MLP study's metric instead of the example's: val_loss (min) is how every session "
-                         "before the twelfth ran it")
+                    help="the MLP study's metric instead of the example's: val_loss (min) is how the example was run "
+                         "before it maximised accuracy")
     ap.add_argument("--again", action="store_true",
                     help="also run each unpruned study a second time (same seed): how far two unpruned runs differ "
                          "(parallel trials finish in a different order, so the sampler can walk another path)")

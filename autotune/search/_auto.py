@@ -154,7 +154,7 @@ class AutoGPSampler(BaseSampler):
         random_start = not params
         # a second opinion, from the GP on the unwarped values. The warped GP was asked all the same: it starts each
         # fit from its previous kernel parameters and draws from its own generator, so skipping it here would
-        # change its later proposals from those measured in benchmarks/RESULTS.md (eleventh session)
+        # change its later proposals from those the quality benchmark measured
         if params and self._stalled(study, trial):
             self.fallback = "plain-gp"
             params = self._plain_gp.sample_relative(_GPView(study, self._echoes, warped=False), trial,
