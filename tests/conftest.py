@@ -217,3 +217,25 @@ def pytest_collection_modifyitems(config, items):
             continue
         if any(call in source for call in _STARTS_PROCESSES):
             item.add_marker(pytest.mark.slow)
+
+
+def _missing_package(report) -> bool:
+    """A skip because a package could not be imported (``pytest.importorskip``): under ``CI=true`` every package
+    the tests use is installed by ``.ci/run``, so such a skip is a missing install step, reported as a failure."""
+    return os.environ.get("CI") == "true" and report.skipped and "could not import" in str(report.longrepr)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if _missing_package(report):
+        report.outcome = "failed"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    report = outcome.get_result()
+    if _missing_package(report):
+        report.outcome = "failed"
