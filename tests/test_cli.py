@@ -386,3 +386,28 @@ def test_the_dashboard_shows_real_trial_times_and_the_metric_name(folder):
     shown = [(t["datetime_start"], t["datetime_complete"]) for t in detail["trials"]]
     assert shown == [(datetime.datetime.fromtimestamp(s).isoformat(), datetime.datetime.fromtimestamp(f).isoformat())
                      for _, s, f in stored]
+
+
+def test_the_command_and_its_workers_leave_early_yet_run_exit_handlers_and_close_the_database(tmp_path):
+    """`autotune run` and its idle workers skip the interpreter's teardown at the end; what a user's code asked to
+    run at exit still runs in each of them, the output is complete and the SQLite database is closed (its
+    write-ahead log folded back), so leaving early loses nothing."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    write_study(tmp_path, f"""
+        import atexit, os
+        atexit.register(lambda: open(os.path.join({str(marks)!r}, str(os.getpid())), "w").close())
+
+        def objective(config, trial):
+            return {{"loss": config["x"]}}
+
+        study = at.Study(name="leave", space={{"x": at.uniform(0, 1)}}, objective=objective, metric="loss",
+                         n_trials=6, parallelism=2, seed=0)
+    """)
+    out = cli("run", "study.py", "--storage", "sqlite:///leave.db", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "6 COMPLETE" in out.stdout and "best loss" in out.stdout
+    assert len(os.listdir(marks)) == 3  # the driver and its two workers, each ran the handler
+    assert not (tmp_path / "leave.db-wal").exists() or (tmp_path / "leave.db-wal").stat().st_size == 0
+    out = cli("status", "--storage", "sqlite:///leave.db", cwd=tmp_path)
+    assert out.returncode == 0 and "6" in out.stdout

@@ -114,11 +114,26 @@ def _serve(conn: Connection, ref: ObjectiveRef, parent: int, gpus: tuple[str, ..
     while True:
         msg = conn.recv()
         if msg is None:
-            return
+            _leave()
         number, config, attempt, device, reports = msg
         trial = Trial(number, config, _PipeChannel(conn), study_name=ref.study_name, device=device,
                       attempt=attempt, reports=reports)
         conn.send(("done", run_objective(objective, trial, metrics)))
+
+
+def _leave() -> None:
+    """End an idle worker at the driver's word: the objective's exit handlers run and its output is flushed, but
+    the interpreter's teardown (unloading PyTorch and the like: most of a second) is skipped, since the worker holds
+    nothing left to save and the driver waits for it."""
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(0)
 
 
 class _Worker:

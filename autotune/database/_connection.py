@@ -13,6 +13,7 @@ import random
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -88,6 +89,16 @@ def _is_contention(exc: BaseException) -> bool:
                                    "could not serialize", "lock wait timeout", "serialization failure"))
 
 
+_OPEN: weakref.WeakSet[DatabaseConnection] = weakref.WeakSet()  # the databases this process holds open
+
+
+def close_open() -> None:
+    """Close every study database this process still holds open (a process about to leave with ``os._exit``)."""
+    for db in list(_OPEN):
+        with contextlib.suppress(Exception):
+            db.close()
+
+
 class DatabaseConnection:
     """One study database opened: its URL checked, its SQLAlchemy engine, its tables created or their version
     checked, and the transactions every other part runs in (``read``, ``write``: lock contention retried, an
@@ -139,6 +150,7 @@ class DatabaseConnection:
         except (NoSuchModuleError, ImportError) as exc:
             raise StorageError(f"cannot use {self.shown_url}: {scrub(str(exc), url)}; write postgresql:// for "
                                "psycopg, the driver autotune installs, or install the driver the URL names.") from None
+        _OPEN.add(self)
         if self.dialect == "sqlite":
             self._sqlite_setup()
         if not _upgrading:
