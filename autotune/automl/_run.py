@@ -270,7 +270,8 @@ def run_automl(X, y, settings: Settings, *, target: str = "y", say=None, started
     setup = time.time() - t0
     k = len(splits)
     n_train = len(splits[0][0])
-    refit_scale = len(y) / max(1, n_train) * 1.2
+    data_scale = len(y) / max(1, n_train)  # a refit fits this many times the rows of a validation fit
+    refit_scale = data_scale * 1.2
     needed = probe * (k + refit_scale) + 0.3
     if time.time() + needed > deadline:
         cheapest = min(families, key=lambda f: FAMILIES[f].cost_factor)
@@ -307,8 +308,9 @@ def run_automl(X, y, settings: Settings, *, target: str = "y", say=None, started
     rounds, created = 0, existing is None
     result = existing
     refit_cap = max(0.08 * budget, probe * refit_scale * 3)
+    planned = None
     while True:
-        reserve = _reserve(result, objective, refit_cap, refit_scale, rounds, settings)
+        reserve = _reserve(result, objective, refit_cap, refit_scale, rounds, settings, planned)
         search_end = deadline - reserve
         left = search_end - time.time()
         if left < max(0.2, probe * k) or (target_total is not None and _finished(result) >= target_total):
@@ -325,7 +327,8 @@ def run_automl(X, y, settings: Settings, *, target: str = "y", say=None, started
         result = _reopen(result, url, settings.name)
         if result is None:
             break
-        spare = deadline - _reserve(result, objective, refit_cap, refit_scale, rounds, settings) - time.time()
+        planned = _planned_refit(result, objective, settings, data_scale, y_enc, metric, families)
+        spare = deadline - _reserve(result, objective, refit_cap, refit_scale, rounds, settings, planned) - time.time()
         restart = 0.3 if settings.parallelism == 1 and settings.backend == "local" else 5.0
         if rounds >= 4 or spare < max(0.02 * budget, 2 * restart, 1.0) or settings.backend == "ray":
             break
@@ -339,7 +342,8 @@ def run_automl(X, y, settings: Settings, *, target: str = "y", say=None, started
                           "fit; "
                           f"give it {max(2 * budget, 10):.0f} s or more (--time, time_budget=).")
     skops.join()
-    final, ensemble_note = _choose_final(result, objective, settings, deadline, refit_scale, y_enc, metric, families)
+    final, ensemble_note = _choose_final(result, objective, settings, deadline, data_scale, y_enc, metric,
+                                         families)
     final_trial, pipeline = _refit(result, study, sampler, objective, final, url, settings)
     refit_seconds = time.time() - search_started - search_seconds
     result = _reopen(result, url, settings.name)
@@ -458,10 +462,17 @@ def _refit_estimate(t, refit_scale: float) -> float:
     return fit * refit_scale
 
 
-def _reserve(result, objective, refit_cap: float, refit_scale: float, rounds: int, settings) -> float:
+def _reserve(result, objective, refit_cap: float, refit_scale: float, rounds: int, settings,
+             planned: tuple[float, float] | None = None) -> float:
     """Seconds to keep for the final refit (and for reading the study back). Before the first round: the refit cap
     the sampler holds every proposal to (a few members' worth with --ensemble), or more when the study's best
-    trial so far needs more; later rounds: the refit estimate of the best trial (the ensemble's likely members)."""
+    trial so far needs more; later rounds: the refit of the final model that the study's trials make now and the
+    time its choice took (``planned``, from :func:`_planned_refit`), else the refit of its best trials."""
+    if rounds > 0 and planned is not None:
+        refit, choosing = planned
+        # (the rows' scale bounds the refit, fit times growing less than the rows; 0.6 s: the search's end and the
+        # study read back, then the 0.3 s _choose_final keeps)
+        return refit + 0.6 + 1.5 * choosing
     overhead = 0.3 + 0.002 * len(objective.y) / 1000 + (SELECTION_SECONDS + 0.2 if settings.ensemble else 0.0)
     members = 4 if settings.ensemble else 1
     best = _best_search_trials(result, members) if result is not None else []
@@ -469,6 +480,23 @@ def _reserve(result, objective, refit_cap: float, refit_scale: float, rounds: in
     if rounds == 0:
         estimate = max(estimate, refit_cap * (2.5 if settings.ensemble else 1.0))
     return estimate + overhead
+
+
+def _planned_refit(result, objective, settings, data_scale: float, y_enc, metric,
+                   families) -> tuple[float, float] | None:
+    """The final refit if the search ended now: the seconds its model (the one :func:`_choose_final` picks from the
+    study's trials) takes to fit on every row (its members' fit times scaled by the rows), and the seconds the
+    choice took (None: it cannot tell)."""
+    t0 = time.time()
+    try:
+        final, _ = _choose_final(result, objective, settings, math.inf, data_scale, y_enc, metric, families)
+    except (AutotuneError, ValueError, IndexError):
+        return None
+    if "reuse" in final.config:
+        return 0.0, time.time() - t0
+    numbers = {m[3] for m in final.members}
+    refit = sum(_refit_estimate(t, data_scale) for t in result.trials if t.number in numbers)
+    return refit, time.time() - t0
 
 
 def _best_search_trials(result, n: int) -> list:
@@ -507,10 +535,18 @@ def _choose_final(result, objective: AutoMLObjective, settings: Settings, deadli
                 continue
         if len(kept) > 1:
             rows = objective.valid_rows
-            weights, score = caruana(preds, y_enc[rows], metric, deadline=time.time() + SELECTION_SECONDS)
-            chosen = [(t, w) for t, w in zip(kept, weights, strict=True) if w > 0]
+            selection_ends = time.time() + SELECTION_SECONDS
+            while True:
+                weights, score = caruana(preds, y_enc[rows], metric, deadline=selection_ends)
+                chosen = [(t, w) for t, w in zip(kept, weights, strict=True) if w > 0]
+                if sum(_refit_estimate(t, refit_scale) for t, _ in chosen) <= left or len(chosen) < 2 or \
+                        time.time() > selection_ends:
+                    break
+                # too costly to refit in the time left: the costliest member is left out, the rest chosen again
+                costliest = kept.index(max((t for t, _ in chosen), key=lambda t: _refit_estimate(t, refit_scale)))
+                del kept[costliest], preds[costliest]
             chosen.sort(key=lambda p: -p[1])
-            # members dropped (lowest weight first) until their refits fit in the time left
+            # (past the selection's time) members dropped, lowest weight first, until their refits fit
             while len(chosen) > 1 and sum(_refit_estimate(t, refit_scale) for t, _ in chosen) > left:
                 chosen.pop()
             if len(chosen) > 1:
