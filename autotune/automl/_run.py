@@ -6,8 +6,9 @@ refused run writes nothing.
 
 The budget covers the whole run: preparing the data, the search, and the final refit. The search runs as a study
 with a deadline that leaves room for the refit (estimated from the best trial's measured fit time); trials stop at
-that deadline, and the sampler starts none that could not finish by it. When the search ends well before its
-deadline's reserve is needed (the best model turned out cheap to refit), a second round uses the time left.
+that deadline, and the sampler starts none that could not finish by it. After each round the final model that
+the trials make so far is chosen and its refit estimated from its members' fit times; when that leaves time (the
+first reserve is a cautious guess), another round of the search uses it, up to four rounds.
 """
 
 from __future__ import annotations
