@@ -49,6 +49,7 @@ FIXED = ("task", "target", "data", "validation")  # the study's fixed facts, in 
 KEEP = 12  # the best trials whose out-of-fold predictions are the ensemble's candidates
 MIN_ROWS = 4
 SELECTION_SECONDS = 1.0  # at most this long for the greedy ensemble selection
+REFIT_SLACK = 1.15  # a refit on every row is planned at this many times its members' fit times, scaled by the rows
 
 
 @dataclass
@@ -343,8 +344,8 @@ def run_automl(X, y, settings: Settings, *, target: str = "y", say=None, started
                           "fit; "
                           f"give it {max(2 * budget, 10):.0f} s or more (--time, time_budget=).")
     skops.join()
-    final, ensemble_note = _choose_final(result, objective, settings, deadline, data_scale, y_enc, metric,
-                                         families)
+    final, ensemble_note = _choose_final(result, objective, settings, deadline, data_scale * REFIT_SLACK, y_enc,
+                                         metric, families)
     final_trial, pipeline = _refit(result, study, sampler, objective, final, url, settings)
     refit_seconds = time.time() - search_started - search_seconds
     result = _reopen(result, url, settings.name)
@@ -471,9 +472,9 @@ def _reserve(result, objective, refit_cap: float, refit_scale: float, rounds: in
     time its choice took (``planned``, from :func:`_planned_refit`), else the refit of its best trials."""
     if rounds > 0 and planned is not None:
         refit, choosing = planned
-        # (the rows' scale bounds the refit, fit times growing less than the rows; 0.6 s: the search's end and the
-        # study read back, then the 0.3 s _choose_final keeps)
-        return refit + 0.6 + 1.5 * choosing
+        # REFIT_SLACK over the members' fit times; 1 s for the rest (the search's end, the study read back, the
+        # refit's own run, the pipeline written to the database)
+        return refit * REFIT_SLACK + 1.0 + 1.5 * choosing
     overhead = 0.3 + 0.002 * len(objective.y) / 1000 + (SELECTION_SECONDS + 0.2 if settings.ensemble else 0.0)
     members = 4 if settings.ensemble else 1
     best = _best_search_trials(result, members) if result is not None else []
