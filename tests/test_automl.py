@@ -184,6 +184,28 @@ def test_greedy_ensemble_selection_beats_its_members_when_they_err_apart():
     assert score < min(metric.score(y, p) for p in preds)
 
 
+
+def test_an_ensemble_too_costly_to_refit_is_chosen_again_without_its_costliest_member():
+    from autotune.automl._metrics import METRICS
+    from autotune.automl._objective import caruana, caruana_within
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 600)
+    noisy = [np.clip(y + rng.normal(0, sd, 600), 0.01, 0.99) for sd in (0.45, 0.6, 0.6, 0.6)]
+    preds = [np.c_[1 - p, p] for p in noisy]
+    metric = METRICS["log_loss"]
+    costs = [10.0, 1.0, 1.0, 1.0]  # the best model is the costly one
+    unbounded, _ = caruana(preds, y, metric)
+    assert unbounded[0] > 0  # without a limit the selection takes it
+
+    weights, score = caruana_within(preds, y, metric, costs, budget=3.0)
+    assert weights[0] == 0 and sum(w > 0 for w in weights) >= 2
+    assert sum(c for c, w in zip(costs, weights, strict=True) if w > 0) <= 3.0
+    assert score < min(metric.score(y, p) for p in preds[1:])  # still an ensemble that beats its members
+    assert caruana_within(preds, y, metric, costs, budget=100.0) == caruana(preds, y, metric)  # fits: unchanged
+    weights, _ = caruana_within(preds, y, metric, costs, budget=0.5)  # nothing fits: one model is left
+    assert sum(w > 0 for w in weights) == 1
+
 # -- the sampler's time rules ---------------------------------------------------------------------------------------
 def _sampler(**kw):
     from autotune.automl._families import study_space

@@ -132,6 +132,24 @@ class AutoMLObjective:
         return out
 
 
+def caruana_within(preds: list[np.ndarray], y: np.ndarray, metric, costs: list[float], budget: float,
+                   deadline: float | None = None) -> tuple[list[float], float]:
+    """:func:`caruana` over models whose refits together fit in ``budget`` seconds (``costs``: each model's): when
+    the members chosen cost more, the costliest of them is left out and the rest chosen again, until they fit, one
+    model is left or ``deadline`` passes. Returns a weight for each of ``preds`` (0: not chosen) and the score."""
+    pool = list(range(len(preds)))
+    while True:
+        found, score = caruana([preds[i] for i in pool], y, metric, deadline=deadline)
+        weights = [0.0] * len(preds)
+        for i, w in zip(pool, found, strict=True):
+            weights[i] = w
+        chosen = [i for i in pool if weights[i] > 0]
+        if sum(costs[i] for i in chosen) <= budget or len(chosen) < 2 or \
+                (deadline is not None and time.time() > deadline):
+            return weights, score
+        pool.remove(max(chosen, key=lambda i: costs[i]))
+
+
 def warm_imports(families: list[str]) -> None:
     """Import the libraries of ``families`` (each is imported on first use otherwise)."""
     import importlib

@@ -39,7 +39,7 @@ from autotune.automl._families import (
     study_space,
 )
 from autotune.automl._metrics import TASKS, check_metric_name, resolve_metric
-from autotune.automl._objective import OOF, AutoMLObjective, Final, caruana, load_oof
+from autotune.automl._objective import OOF, AutoMLObjective, Final, caruana_within, load_oof
 from autotune.automl._pipeline import PIPELINE, AutoMLPipeline, load_pipeline
 from autotune.automl._sampler import AutoMLSampler, StopSearch
 from autotune.database import FINISHED, TrialState, resolve_storage
@@ -537,16 +537,10 @@ def _choose_final(result, objective: AutoMLObjective, settings: Settings, deadli
                 continue
         if len(kept) > 1:
             rows = objective.valid_rows
-            selection_ends = time.time() + SELECTION_SECONDS
-            while True:
-                weights, score = caruana(preds, y_enc[rows], metric, deadline=selection_ends)
-                chosen = [(t, w) for t, w in zip(kept, weights, strict=True) if w > 0]
-                if sum(_refit_estimate(t, refit_scale) for t, _ in chosen) <= left or len(chosen) < 2 or \
-                        time.time() > selection_ends:
-                    break
-                # too costly to refit in the time left: the costliest member is left out, the rest chosen again
-                costliest = kept.index(max((t for t, _ in chosen), key=lambda t: _refit_estimate(t, refit_scale)))
-                del kept[costliest], preds[costliest]
+            costs = [_refit_estimate(t, refit_scale) for t in kept]
+            weights, score = caruana_within(preds, y_enc[rows], metric, costs, left,
+                                            deadline=time.time() + SELECTION_SECONDS)
+            chosen = [(t, w) for t, w in zip(kept, weights, strict=True) if w > 0]
             chosen.sort(key=lambda p: -p[1])
             # (past the selection's time) members dropped, lowest weight first, until their refits fit
             while len(chosen) > 1 and sum(_refit_estimate(t, refit_scale) for t, _ in chosen) > left:
