@@ -508,24 +508,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:  # pragma: no cover - the `autotune` command (tests call main() in their own process)
-    """Run the command, then leave without the interpreter's teardown: once a study file has loaded PyTorch or
-    the like, unloading it costs about half a second that no command needs. Output is flushed, other threads
-    joined, the study databases closed and exit handlers run first, so nothing is lost by leaving early."""
+    """Run the command, then leave without the interpreter's teardown (see ``autotune._leave``): other threads
+    are joined and the study databases closed first, so nothing is lost by leaving early."""
     code = main()
     for thread in threading.enumerate():
         if thread is not threading.main_thread() and not thread.daemon:
             thread.join()
     if "autotune.database._connection" in sys.modules:
         sys.modules["autotune.database._connection"].close_open()
-    import atexit
+    from autotune._leave import leave
 
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-    os._exit(code or 0)
+    leave(code or 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -21,6 +21,7 @@ import threading
 import time
 from multiprocessing.connection import Connection, wait
 
+from autotune._leave import leave
 from autotune.backends._base import Backend, Job, ObjectiveRef, cap_threads, worker_threads
 from autotune.errors import AutotuneError, ConfigError, StudyFileError
 from autotune.objectives import Outcome, Trial, run_objective
@@ -113,27 +114,12 @@ def _serve(conn: Connection, ref: ObjectiveRef, parent: int, gpus: tuple[str, ..
     conn.send(("ready",))
     while True:
         msg = conn.recv()
-        if msg is None:
-            _leave()
+        if msg is None:  # the run is over: nothing left to save, and the driver waits for this process to end
+            leave(0)
         number, config, attempt, device, reports = msg
         trial = Trial(number, config, _PipeChannel(conn), study_name=ref.study_name, device=device,
                       attempt=attempt, reports=reports)
         conn.send(("done", run_objective(objective, trial, metrics)))
-
-
-def _leave() -> None:
-    """End an idle worker at the driver's word: the objective's exit handlers run and its output is flushed, but
-    the interpreter's teardown (unloading PyTorch and the like: most of a second) is skipped, since the worker holds
-    nothing left to save and the driver waits for it."""
-    import atexit
-
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-    os._exit(0)
 
 
 class _Worker:
