@@ -184,7 +184,6 @@ def test_greedy_ensemble_selection_beats_its_members_when_they_err_apart():
     assert score < min(metric.score(y, p) for p in preds)
 
 
-
 def test_an_ensemble_too_costly_to_refit_is_chosen_again_without_its_costliest_member():
     from autotune.automl._metrics import METRICS
     from autotune.automl._objective import caruana, caruana_within
@@ -205,6 +204,7 @@ def test_an_ensemble_too_costly_to_refit_is_chosen_again_without_its_costliest_m
     assert caruana_within(preds, y, metric, costs, budget=100.0) == caruana(preds, y, metric)  # fits: unchanged
     weights, _ = caruana_within(preds, y, metric, costs, budget=0.5)  # nothing fits: one model is left
     assert sum(w > 0 for w in weights) == 1
+
 
 # -- the sampler's time rules ---------------------------------------------------------------------------------------
 def _sampler(**kw):
