@@ -100,6 +100,9 @@ def test_the_api_fit_and_the_predict_command_give_the_same_predictions(tmp_path,
     assert study.metrics == ["roc_auc"] and model.leaderboard["trials"].sum() == sum(
         1 for t in study.trials if not t.metrics.get("final"))
     assert model.elapsed_ <= 15 * 1.05
+    spent = model.timings_
+    assert spent["rounds"] >= 1 and spent["members"] >= 1 and spent["planned_refit"] is not None
+    assert 0 < spent["setup"] + spent["search"] + spent["refit"] <= model.elapsed_
     final = [t for t in study.trials if t.metrics.get("final")]
     assert len(final) == 1 and final[0].number == model.final_trial_
 

@@ -63,7 +63,9 @@ class AutoML(BaseEstimator):
 
     After ``fit``: ``best_estimator_`` (the pipeline: raw rows in), ``classes_`` (classification),
     ``leaderboard`` (a DataFrame: best score per family), ``study`` (the :class:`~autotune.Result`),
-    ``best_score_`` (the final model's validation score on ``metric_``), ``task_``, ``metric_``.
+    ``best_score_`` (the final model's validation score on ``metric_``), ``task_``, ``metric_``, ``elapsed_``
+    (seconds the fit took) and ``timings_`` (where they went: ``setup``, ``search``, ``refit``, the number of search
+    ``rounds``, the final model's ``members`` and the refit the search planned for, ``planned_refit``).
     ``score(X, y)`` is accuracy for classification and R^2 for regression, as for scikit-learn's estimators.
     """
 
@@ -174,6 +176,7 @@ class AutoML(BaseEstimator):
         self.final_trial_ = outcome.final_trial
         self.notes_ = list(outcome.notes)
         self.elapsed_ = outcome.elapsed
+        self.timings_ = dict(outcome.timings, search=outcome.search_seconds, refit=outcome.refit_seconds)
         self.validation_ = outcome.validation
         return self
 

@@ -356,7 +356,8 @@ def run_automl(X, y, settings: Settings, *, target: str = "y", say=None, started
                    pipeline=pipeline, final_trial=final_trial, final_value=final.value, refit_seconds=refit_seconds,
                    search_seconds=search_seconds, elapsed=time.time() - t0, budget=budget, leaderboard=board,
                    result=result, new_trials=new_trials, families=families, ensemble_note=ensemble_note,
-                   timings={"setup": setup, "probe": probe})
+                   timings={"setup": setup, "probe": probe, "rounds": rounds, "members": len(final.members),
+                            "planned_refit": None if planned is None else planned[0] * REFIT_SLACK})
 
 
 def _import_in_background(estimators):
