@@ -25,10 +25,12 @@ def objective(config, trial):
     with open("runs.log", "a") as fh:
         fh.write(json.dumps([config["x"], os.getpid()]) + "\\n")
     time.sleep(0.4)
+    trial.save_artifact("x.txt", repr(config["x"]))
     return config["x"]
 
 study = at.Study(name="pause", space={"x": at.uniform(0, 1)}, objective=objective, n_trials=N, sampler="random",
-                 parallelism=PAR, stale_after=STALE)
+                 parallelism=PAR, stale_after=STALE, artifact_store="file://" + os.path.abspath("store"),
+                 keep_artifacts=100)
 """
 
 
@@ -72,6 +74,16 @@ def test_a_driver_paused_past_stale_after_registers_again_and_reports_honestly(t
     params = {t.number: t.params["x"] for t in result.trials}
     taken = {params[r.number] for r in stale}
     assert {x for x, n in runs.items() if n > 1} <= taken and max(runs.values()) <= 2
+    # the artifact store holds the files the database records, each under its trial's number, and no other: a
+    # result kept under another number was written there again, one given up was removed
+    eng = sa.create_engine(storage)
+    with eng.connect() as c:
+        recorded = c.execute(sa.select(S.artifacts.c.trial_number, S.artifacts.c.location)).all()
+    eng.dispose()
+    assert sorted(n for n, _ in recorded) == sorted(t.number for t in result.trials if t.state == "COMPLETE")
+    assert all(loc.endswith(f"/pause/{n}/x.txt") for n, loc in recorded)
+    on_disk = {str(p.relative_to(tmp_path / "store")) for p in (tmp_path / "store").rglob("*") if p.is_file()}
+    assert on_disk == {f"pause/{n}/x.txt" for n, _ in recorded}
 
 
 def test_a_driver_never_fails_its_own_trials_as_stale(tmp_path, sqlite_url):

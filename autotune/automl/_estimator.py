@@ -65,7 +65,8 @@ class AutoML(BaseEstimator):
     ``leaderboard`` (a DataFrame: best score per family), ``study`` (the :class:`~autotune.Result`),
     ``best_score_`` (the final model's validation score on ``metric_``), ``task_``, ``metric_``, ``elapsed_``
     (seconds the fit took) and ``timings_`` (where they went: ``setup``, ``search``, ``refit``, the number of search
-    ``rounds``, the final model's ``members`` and the refit the search planned for, ``planned_refit``).
+    ``rounds``, the final model's ``members``, the refit the search planned for, ``planned_refit``, and the seconds
+    left when the final model was chosen, ``left_at_choice``).
     ``score(X, y)`` is accuracy for classification and R^2 for regression, as for scikit-learn's estimators.
     """
 

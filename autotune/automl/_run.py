@@ -344,6 +344,7 @@ def run_automl(X, y, settings: Settings, *, target: str = "y", say=None, started
                           "fit; "
                           f"give it {max(2 * budget, 10):.0f} s or more (--time, time_budget=).")
     skops.join()
+    left_at_choice = deadline - time.time()
     final, ensemble_note = _choose_final(result, objective, settings, deadline, data_scale * REFIT_SLACK, y_enc,
                                          metric, families)
     final_trial, pipeline = _refit(result, study, sampler, objective, final, url, settings)
@@ -357,7 +358,8 @@ def run_automl(X, y, settings: Settings, *, target: str = "y", say=None, started
                    search_seconds=search_seconds, elapsed=time.time() - t0, budget=budget, leaderboard=board,
                    result=result, new_trials=new_trials, families=families, ensemble_note=ensemble_note,
                    timings={"setup": setup, "probe": probe, "rounds": rounds, "members": len(final.members),
-                            "planned_refit": None if planned is None else planned[0] * REFIT_SLACK})
+                            "planned_refit": None if planned is None else planned[0] * REFIT_SLACK,
+                            "left_at_choice": left_at_choice})
 
 
 def _import_in_background(estimators):

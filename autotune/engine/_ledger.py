@@ -55,10 +55,14 @@ class Ledger:
                          artifacts) -> tuple[int, int] | None:
         """A trial that ended after another driver took it over as stale: its configuration was queued again.
         While that queued trial waits, this result is recorded as it (no configuration runs twice): returns
-        ``(number kept as, finish_seq)``; None when the queued trial has started elsewhere or the budget is full."""
+        ``(number kept as, finish_seq)``; None when the queued trial has started elsewhere or the budget is full.
+        ``artifacts``: what to record, or a function of the number it is kept as (an external store's files are
+        named after it)."""
         claimed = self.claim_waiting(retry_of=number)
         if claimed is None:
             return None
+        if callable(artifacts):
+            artifacts = artifacts(claimed["number"])
         seq, _ = self.finish(claimed["number"], state, outcome, values=values, intermediate=intermediate,
                              artifacts=artifacts)
         return (claimed["number"], seq) if seq >= 0 else None
