@@ -337,16 +337,25 @@ class Engine:
         # files already put in an external store under this number, which the database no longer holds as this
         # result: written again under the number it is kept as, and removed
         uploaded = [blob[0] for blob in (artifacts or {}).values() if isinstance(blob, tuple)]
-        if state in (TrialState.COMPLETE, TrialState.PRUNED):
-            self.heartbeat.beat_if_overdue()  # registered again first, or the claim looks stale to other drivers
-            kept = self.ledger.keep_as_requeued(
-                job.number, state, outcome, values=values, intermediate=run.intermediate,
-                artifacts=(lambda n: self._upload(n, run.artifacts)) if uploaded else artifacts)
-        for location in uploaded:
-            try:
-                self.store.delete(location)
-            except Exception as exc:  # noqa: BLE001 - a file left behind is reported, not fatal
-                self._say(f"trial {job.number}: could not remove the artifact file {location}: {exc}")
+        written: list[str] = []
+
+        def upload_as(number: int) -> dict[str, Any]:
+            stored = self._upload(number, run.artifacts)
+            written.extend(blob[0] for blob in stored.values())
+            return stored
+
+        try:
+            if state in (TrialState.COMPLETE, TrialState.PRUNED):
+                self.heartbeat.beat_if_overdue()  # registered again first, or the claim looks stale to other drivers
+                kept = self.ledger.keep_as_requeued(job.number, state, outcome, values=values,
+                                                    intermediate=run.intermediate,
+                                                    artifacts=upload_as if uploaded else artifacts)
+        finally:
+            for location in uploaded + (written if kept is None else []):
+                try:
+                    self.store.delete(location)
+                except Exception as exc:  # noqa: BLE001 - a file left behind is reported, not fatal
+                    self._say(f"trial {job.number}: could not remove the artifact file {location}: {exc}")
         if kept is not None:
             self.mirror.known.add(kept[0])
             if run.otrial is not None:
