@@ -514,10 +514,10 @@ def entry() -> None:  # pragma: no cover - the `autotune` command (tests call ma
     for thread in threading.enumerate():
         if thread is not threading.main_thread() and not thread.daemon:
             thread.join()
-    if "autotune.database._connection" in sys.modules:
-        sys.modules["autotune.database._connection"].close_open()
     from autotune._leave import leave
+    from autotune.database import close_open
 
+    close_open()
     leave(code or 0)
 
 

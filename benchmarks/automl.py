@@ -175,7 +175,6 @@ def run_autotune(X_tr, y_tr, X_te, task, budget, seed, tmp):
         best = str(model.leaderboard.iloc[0, 0]) if hasattr(model.leaderboard, "iloc") else None
     except Exception:  # noqa: BLE001 - a label for the record only
         pass
-    model.detail_ = {k: (round(v, 2) if isinstance(v, float) else v) for k, v in model.timings_.items()}
     return model, wall, best
 
 
@@ -207,8 +206,8 @@ def one_run(name, task, loader, tool, budget, seed) -> dict:
         except Exception as exc:  # noqa: BLE001 - a failed fit is recorded, and scored as missing
             rec.update(error=f"{type(exc).__name__}: {exc}"[:500])
             return rec
-    if getattr(model, "detail_", None):
-        rec["timings"] = model.detail_
+    if hasattr(model, "timings_"):  # autotune's record of where the time went
+        rec["timings"] = {k: round(v, 2) if isinstance(v, float) else v for k, v in model.timings_.items()}
     rec.update(wall_s=round(wall, 2), overrun=round(wall / budget - 1, 4), best=best,
                metrics=all_metrics(task, y_te, pred, proba, classes))
     # test predictions, kept for the paired bootstrap when there is a single seed

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from autotune._names import ARTIFACT_NAME_RULE, artifact_name_problem
 from autotune.database import _schema as S
-from autotune.database._artifacts import delete_location, read_location, sha256
+from autotune.database._artifacts import read_location, sha256
 from autotune.database._connection import DatabaseConnection
 from autotune.database._constraints import feasible
 from autotune.errors import StorageError
@@ -103,14 +103,3 @@ def written_here(location: str, study: str, number: int, name: str) -> bool:
     """Whether an external artifact's stored location is where autotune writes it (``STORE/study/number/name``,
     no '..' part): a location changed in a shared database to point at another file is never deleted."""
     return location.endswith(f"/{study}/{number}/{name}") and ".." not in location.replace("\\", "/").split("/")
-
-
-def delete_external(locations: list[str]) -> list[str]:
-    """Remove artifact files of an external store (best effort); returns those that could not be removed."""
-    left = []
-    for loc in locations:
-        try:
-            delete_location(loc)
-        except Exception:  # noqa: BLE001 - a file that cannot be removed now is reported, not fatal
-            left.append(loc)
-    return left

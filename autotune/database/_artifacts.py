@@ -72,5 +72,16 @@ def delete_location(location: str) -> None:
         fs.rm(path)
 
 
+def delete_external(locations: list[str]) -> list[str]:
+    """Remove artifact files of an external store (best effort); returns those that could not be removed."""
+    left = []
+    for loc in locations:
+        try:
+            delete_location(loc)
+        except Exception:  # noqa: BLE001 - a file that cannot be removed now is reported, not fatal
+            left.append(loc)
+    return left
+
+
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()

@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from autotune.database import _schema as S
-from autotune.database._artifact_table import ArtifactTable, delete_external
+from autotune.database._artifact_table import ArtifactTable
+from autotune.database._artifacts import delete_external
 from autotune.database._drivers import driver_dead
 from autotune.database._states import RAN_WELL, SET_ASIDE, TrialState
 from autotune.database._studies import Peek

@@ -15,7 +15,8 @@ from sqlalchemy.exc import IntegrityError
 
 from autotune._names import STUDY_NAME_RULE, study_name_problem
 from autotune.database import _schema as S
-from autotune.database._artifact_table import delete_external, written_here
+from autotune.database._artifact_table import written_here
+from autotune.database._artifacts import delete_external
 from autotune.database._connection import DatabaseConnection
 from autotune.database._constraints import feasible
 from autotune.database._drivers import driver_dead

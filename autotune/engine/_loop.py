@@ -15,7 +15,15 @@ import warnings
 from typing import Any
 
 from autotune.backends import Backend, InProcessBackend, Job, ObjectiveRef
-from autotune.database import CONSTRAINTS, FsspecArtifactStore, StudyDatabase, TrialState, feasible, sha256
+from autotune.database import (
+    CONSTRAINTS,
+    FsspecArtifactStore,
+    StudyDatabase,
+    TrialState,
+    delete_external,
+    feasible,
+    sha256,
+)
 from autotune.engine._callbacks import RunCallbacks
 from autotune.engine._constraints import Constraints
 from autotune.engine._failures import FailureWatch
@@ -351,11 +359,9 @@ class Engine:
                                                     intermediate=run.intermediate,
                                                     artifacts=upload_as if uploaded else artifacts)
         finally:
-            for location in uploaded + (written if kept is None else []):
-                try:
-                    self.store.delete(location)
-                except Exception as exc:  # noqa: BLE001 - a file left behind is reported, not fatal
-                    self._say(f"trial {job.number}: could not remove the artifact file {location}: {exc}")
+            left = delete_external(uploaded + (written if kept is None else []))
+            if left:
+                self._say(f"trial {job.number}: could not remove the artifact files {', '.join(left)}")
         if kept is not None:
             self.mirror.known.add(kept[0])
             if run.otrial is not None:
